@@ -1,0 +1,1 @@
+"""mesabench.benchmarks."""
