@@ -1,1 +1,12 @@
-"""mesabench.tasks."""
+"""Task generators with exact oracles, behind a registry of versioned ids.
+
+    task = mesabench.tasks.make("ModSearch-v0", bits=10)
+    batch = task.sample(jax.random.key(0), 256)
+    metrics = task.score(batch, predicted_k)
+
+Registered: PolyMax-v0 (maximize a polynomial on [0, 1]) and ModSearch-v0 (the seed's k**2 mod n search).
+"""
+from mesabench.tasks.core import Batch, Spec, Task, concatenate, make, register, registered
+from mesabench.tasks import modsearch, polymax  # registers the tasks
+
+__all__ = ["Batch", "Spec", "Task", "concatenate", "make", "register", "registered", "modsearch", "polymax"]
