@@ -26,9 +26,10 @@ from __future__ import annotations
 import functools
 
 import jax
+from jax.experimental import pallas as pl
 import jax.numpy as jnp
-import numpy as np
 
+from mesabench.kernels import _backend
 from mesabench.kernels import _checks
 
 N_MAX = 2**30
@@ -129,9 +130,10 @@ def kmax(n):
 def sqmod(i, n):
   """(band, residue): band = floor(i*i / n) and residue = i*i mod n, exactly; both int32.
 
-  Domain: 0 <= i <= 2**22, 1 <= n <= 2**30 and i*i / n < 2**20 (every caller here has i <= kmax(n) + 1024, so
-  i*i/n <= n**0.4 + 1 < 2**13). Proof: f = fl(fl(i*i) / n) in float32 has relative error < 2**-23 (two roundings;
-  i is exact in float32), so |f - i*i/n| < 2**20 * 2**-23 = 1/8 and b0 = floor(f) is the true band or one off.
+  Domain: 0 <= i <= 2**22, 1 <= n <= 2**30 and i*i / n < 2**20 (callers here have i <= kmax(n) + 1024, so
+  i*i/n <= n**0.4 + 1 < 2**13, or i <= 1024). Proof: f = fl(fl(i*i) / fl(n)) in float32 has relative error below
+  3 * 2**-24 (three roundings; i is exact in float32), so |f - i*i/n| < 2**20 * 2**-22 = 1/4 and b0 = floor(f) is
+  the true band or one off.
   r0 = i*i - b0*n is computed in uint32, which wraps modulo 2**32; its true value lies in (-n, 2n), which maps to
   [0, 2**31) when non-negative (2n <= 2**31) and to [2**32 - n, 2**32) ⊂ [3 * 2**30, 2**32) when negative, so one
   comparison with 2**31 and one with n correct b0 and r0.
@@ -228,3 +230,282 @@ def search_reference(n, algorithm: str = "banded"):
   if algorithm == "banded":
     return _banded_reference(n)
   return _brute_reference(n)
+
+
+# ------------------------------------------------------------------------------------------ fused kernels (shared)
+#
+# Both algorithms are written once as functions of row tiles ([R, 1] int32 columns in, [R, 1] columns out) and run
+# either inside a Pallas kernel (one grid step per block of ROW_BLOCK rows) or as plain XLA ops (lax.map over
+# blocks). Rows are sorted by their loop bound before blocking, so each block loops only as far as its own largest
+# bound; padding rows hold n = 1 (one band, K = 1) and sort to the front.
+
+ROW_BLOCK = 8
+"""Rows per Pallas grid step: the TPU sublane count; a power of two for Triton."""
+
+XLA_ROW_BLOCK = {"brute": 16, "banded": 64}
+"""Rows per block on the XLA path (CPU), per algorithm: the tile sizes measured fastest on a 2-core CPU."""
+
+XLA_BRUTE_UNROLL = 2
+"""Candidate steps per loop iteration of the brute search on the XLA path (halves XLA:CPU's loop overhead)."""
+
+BRUTE_LANES = 256
+"""Candidates per row per loop step of the brute kernel. 3 * BRUTE_LANES + 1 <= 1024 keeps the start-up
+``sqmod`` calls (i <= 3 * lanes) inside sqmod's domain i*i/n < 2**20 for every n >= 1."""
+
+BANDED_LANES = 128
+"""Bands per row per loop step of the banded kernel (the TPU lane width)."""
+
+Q_MAX = 4096
+"""floor(K*K / n) at n = 2**30 (K = 2**21): the largest band index of any n in range, the banded loop's bound."""
+
+_BRUTE_OPS_PER_CANDIDATE = 12
+_BANDED_OPS_PER_BAND = 70
+_INT32_MAX = 2**31 - 1
+
+
+def _mod_add(a, b, n):
+  """(a + b) mod n for a, b in [0, n) and n <= 2**30: a + b < 2**31, so int32 never overflows."""
+  s = a + b
+  return jnp.where(s >= n, s - n, s)
+
+
+def _mod_sub(a, b, n):
+  """(a - b) mod n for a, b in [0, n): a - b lies in (-n, n), no overflow."""
+  s = a - b
+  return jnp.where(s < 0, s + n, s)
+
+
+def _first_best(best_k, best_r):
+  """Per row ([R, 1] each): the largest r over the lanes, and the smallest k among the lanes holding it."""
+  r = jnp.max(best_r, axis=1, keepdims=True)
+  k = jnp.min(jnp.where(best_r == r, best_k, jnp.int32(_INT32_MAX)), axis=1, keepdims=True)
+  return k, r
+
+
+def _brute_rows(n, kk, steps, lanes: int = BRUTE_LANES, unroll: int = 1):
+  """Seed program by exhaustive search for rows n [R, 1] with K = kk [R, 1]; ``steps`` * ``unroll`` * ``lanes``
+  must reach max K (``steps`` loop iterations of ``unroll`` candidate steps each).
+
+  Lane t holds candidate i = s * lanes + t + 1 at step s. Its residue is advanced by an exact recurrence that never
+  forms i*i: with L = lanes,
+      r_i = i*i mod n,   d_i = ((i + L)**2 - i*i) mod n = (2 i L + L*L) mod n,   e = 2 L*L mod n (a constant),
+      r_{i+L} = (r_i + d_i) mod n,   d_{i+L} = (d_i + e) mod n.
+  Bounds: r, d, e all lie in [0, n) with n <= 2**30, so each sum is < 2**31 and one conditional subtraction
+  reduces it: in uint32, min(s, s - n) is s when s < n (s - n wraps to >= 2**32 - n > s) and s - n otherwise. The
+  candidate counter stays <= K + (unroll + 2) L < 2**22. The start values r_i, r_{i+L}, r_{i+2L} for i <= L come
+  from ``sqmod`` (i <= 3L + 1 <= 1024, so i*i/n < 2**20) and d, e from their exact differences (``_mod_sub``).
+  Steps past K are masked (i <= K), so rounding the step count up is harmless. Ties: a lane replaces its best
+  only on a strictly larger residue and candidates rise along a lane, so each lane keeps its smallest maximizer;
+  across lanes ``_first_best`` takes the smallest k. Returns (k, r) [R, 1] int32: exactly the seed program's
+  answer for every row (k = 0, r = 0 when no residue beats 0, e.g. n = 1).
+  """
+  shape = (n.shape[0], lanes)
+  n = jnp.broadcast_to(n, shape)
+  kk = jnp.broadcast_to(kk, shape)
+  i = jax.lax.broadcasted_iota(jnp.int32, shape, 1) + 1
+  _, r = sqmod(i, n)
+  _, r1 = sqmod(i + lanes, n)
+  _, r2 = sqmod(i + 2 * lanes, n)
+  d = _mod_sub(r1, r, n)
+  e = _mod_sub(_mod_sub(r2, r1, n), d, n)
+  nu, r, d, e = (x.astype(jnp.uint32) for x in (n, r, d, e))
+
+  def body(_, carry):
+    i, r, d, best_k, best_r = carry
+    for _ in range(unroll):
+      take = (r > best_r) & (i <= kk)
+      best_k = jnp.where(take, i, best_k)
+      best_r = jnp.where(take, r, best_r)
+      r = r + d
+      r = jnp.minimum(r, r - nu)
+      d = d + e
+      d = jnp.minimum(d, d - nu)
+      i = i + lanes
+    return i, r, d, best_k, best_r
+
+  zeros = jnp.zeros(shape, jnp.int32)
+  _, _, _, best_k, best_r = jax.lax.fori_loop(0, steps, body, (i, r, d, zeros, zeros.astype(jnp.uint32)))
+  return _first_best(best_k, best_r.astype(jnp.int32))
+
+
+def band_top(q, n):
+  """(t, r): t = the largest integer with t*t < (q+1)*n (the top of band q, no K cap) and r = t*t mod n; int32.
+
+  Domain: 0 <= q <= Q_MAX + 2 * BANDED_LANES and 1 <= n <= 2**30, so (q+1)*n < 2**42.2 and t < 2**21.1.
+  est = floor(sqrt(fl(q+1) * fl(n))) in float32: q+1 is exact, fl(n) and the product round once each (relative
+  2**-24 each), sqrt halves that and rounds once more; the total relative error is below 2**-22.9, i.e. an
+  absolute error below 0.27 on sqrt((q+1)*n) < 2**21.1 (and below 1 even if sqrt is off by 3 ulp, as
+  approximate GPU/TPU square roots may be). Then est is within one of floor(sqrt((q+1)n)) and t lies in
+  [est - 2, est + 1]; the four candidates are tested exactly with ``sqmod`` (band(c) <= q iff c*c < (q+1)*n,
+  monotone in c) and the largest passing one is t. Candidates stay <= 2**21.1 + 2 with c*c/n < 2**13 + 2**9,
+  inside sqmod's domain.
+  """
+  est = jnp.floor(jnp.sqrt((q + 1).astype(jnp.float32) * n.astype(jnp.float32))).astype(jnp.int32)
+  t = jnp.zeros_like(est)
+  r = jnp.zeros_like(est)
+  for delta in (-2, -1, 0, 1):
+    c = jnp.maximum(est + delta, 0)
+    band, rc = sqmod(c, n)
+    ok = band <= q
+    t = jnp.where(ok, c, t)
+    r = jnp.where(ok, rc, r)
+  return t, r
+
+
+def _banded_rows(n, kk, qlast, rk, steps, lanes: int = BANDED_LANES):
+  """Seed program over band tops for rows n [R, 1] with K = kk, last band qlast = floor(K*K/n), rk = K*K mod n.
+
+  Lane t holds band q = s * lanes + t at step s; ``steps`` >= floor(max qlast / lanes) + 1. For q < qlast the band
+  top t_q (``band_top``) satisfies t_q*t_q < (q+1)*n <= qlast*n <= K*K, so t_q < K needs no cap; band qlast is
+  capped at K itself. Band tops rise with q, and a lane replaces its best only on a strictly larger residue, so
+  the smallest maximizer wins, as in the seed program. Returns (k, r) [R, 1] int32.
+  """
+  shape = (n.shape[0], lanes)
+  n = jnp.broadcast_to(n, shape)
+  kk = jnp.broadcast_to(kk, shape)
+  qlast = jnp.broadcast_to(qlast, shape)
+  rk = jnp.broadcast_to(rk, shape)
+  q = jax.lax.broadcasted_iota(jnp.int32, shape, 1)
+
+  def body(_, carry):
+    q, best_k, best_r = carry
+    top, r = band_top(q, n)
+    last = q == qlast
+    top = jnp.where(last, kk, top)
+    r = jnp.where(last, rk, r)
+    take = (q <= qlast) & (r > best_r)
+    return q + lanes, jnp.where(take, top, best_k), jnp.where(take, r, best_r)
+
+  zeros = jnp.zeros(shape, jnp.int32)
+  _, best_k, best_r = jax.lax.fori_loop(0, steps, body, (q, zeros, zeros))
+  return _first_best(best_k, best_r)
+
+
+def _brute_kernel(steps_ref, n_ref, kk_ref, k_ref, r_ref):
+  steps = steps_ref[pl.program_id(0)]  # read at the top level: program_id inside a loop breaks interpret mode
+  k, r = _brute_rows(n_ref[...], kk_ref[...], steps)
+  k_ref[...] = k
+  r_ref[...] = r
+
+
+def _banded_kernel(steps_ref, n_ref, kk_ref, qlast_ref, rk_ref, k_ref, r_ref):
+  steps = steps_ref[pl.program_id(0)]
+  k, r = _banded_rows(n_ref[...], kk_ref[...], qlast_ref[...], rk_ref[...], steps)
+  k_ref[...] = k
+  r_ref[...] = r
+
+
+def cost_estimate(algorithm: str, rows: int) -> pl.CostEstimate:
+  """Upper-bound cost of one call on ``rows`` rows, as if every n were 2**30 (K = 2**21, 4,097 bands).
+
+  Integer and float element operations count one each: about 12 per candidate (brute) and 70 per band (banded:
+  four exact ``sqmod`` tests, one square root); bytes are the int32 columns read and written.
+  """
+  if algorithm == "brute":
+    flops, sqrts, columns = rows * K_MAX * _BRUTE_OPS_PER_CANDIDATE, 0, 4
+  else:
+    flops, sqrts, columns = rows * (Q_MAX + 1) * _BANDED_OPS_PER_BAND, rows * (Q_MAX + 1), 6
+  return pl.CostEstimate(flops=int(flops), transcendentals=int(sqrts), bytes_accessed=int(rows * columns * 4))
+
+
+def _pallas_blocks(columns, steps, *, algorithm: str, platform: str):
+  """Runs the Pallas kernel on sorted columns ([P, 1] int32 each, P a multiple of ROW_BLOCK)."""
+  rows = columns[0].shape[0]
+  spec = pl.BlockSpec((ROW_BLOCK, 1), lambda b: (b, 0))
+  kernel = _brute_kernel if algorithm == "brute" else _banded_kernel
+  out = jax.ShapeDtypeStruct((rows, 1), jnp.int32)
+  return pl.pallas_call(
+      kernel,
+      out_shape=(out, out),
+      grid=(rows // ROW_BLOCK,),
+      in_specs=[_backend.scalar_table_spec(platform)] + [spec] * len(columns),
+      out_specs=(spec, spec),
+      compiler_params=_backend.compiler_params(platform),
+      cost_estimate=cost_estimate(algorithm, rows),
+      interpret=platform == "interpret",
+      name=f"modsearch_{algorithm}",
+  )(steps, *columns)
+
+
+def _xla_blocks(columns, steps, *, algorithm: str, rows_per_block: int):
+  """The same row-tile search as plain XLA ops: lax.map over blocks, each looping ``steps[b]`` times."""
+  blocks = columns[0].shape[0] // rows_per_block
+  cols = [c.reshape(blocks, rows_per_block, 1) for c in columns]
+
+  def one(args):
+    s, *c = args
+    if algorithm == "brute":
+      return _brute_rows(*c, s, unroll=XLA_BRUTE_UNROLL)
+    return _banded_rows(*c, s)
+
+  k, r = jax.lax.map(one, (steps, *cols))
+  return k.reshape(-1, 1), r.reshape(-1, 1)
+
+
+@functools.partial(jax.jit, static_argnames=("algorithm", "impl", "platform"))
+def _search_padded(n, *, algorithm: str, impl: str, platform: str):
+  """(k, r) for a flat int32 batch n (length a power of two >= ROW_BLOCK, values in [1, 2**30]).
+
+  Sorts by loop bound (K for brute, the band count for banded), searches per block of rows, and unsorts.
+  """
+  size = n.shape[0]
+  kk = _kmax(n)
+  if algorithm == "brute":
+    lanes, key = BRUTE_LANES, kk
+  else:
+    qlast, rk = sqmod(kk, n)
+    lanes, key = BANDED_LANES, qlast
+  order = jnp.argsort(key)
+  rows = ROW_BLOCK if impl == "pallas" else min(XLA_ROW_BLOCK[algorithm], size)
+  key_max = jnp.max(key[order].reshape(size // rows, rows), axis=1)
+  if algorithm == "brute":
+    per_step = lanes * (1 if impl == "pallas" else XLA_BRUTE_UNROLL)
+    steps = (key_max + per_step - 1) // per_step
+    columns = (n, kk)
+  else:
+    steps = key_max // lanes + 1
+    columns = (n, kk, qlast, rk)
+  columns = [c[order][:, None] for c in columns]
+  if impl == "pallas":
+    k, r = _pallas_blocks(columns, steps, algorithm=algorithm, platform=platform)
+  else:
+    k, r = _xla_blocks(columns, steps, algorithm=algorithm, rows_per_block=rows)
+  k = jnp.zeros_like(n).at[order].set(k[:, 0])
+  r = jnp.zeros_like(n).at[order].set(r[:, 0])
+  return k, r
+
+
+def search(n, *, impl: str | None = None, algorithm: str | None = None, interpret: bool = False):
+  """(k, r) of the seed program for every element of ``n``: int32 arrays of n's shape, exact.
+
+  n: integer array (any shape, values in [1, 2**30]); k is the smallest maximizer of i*i mod n over
+  0 <= i <= floor(n**0.7) (exact K) and r = k*k mod n.
+  impl: None (auto: "xla" on CPU, "pallas" on GPU/TPU, "pallas" in interpret mode when ``interpret``), "pallas"
+  (the fused kernel; Triton on GPU, Mosaic on TPU, interpreted on CPU), "xla" (the same row-tile search as XLA
+  ops), or "reference" (``search_reference``).
+  algorithm: None (auto: "banded", fastest at every size measured), "banded" (n**0.4 band tops) or "brute"
+  (all n**0.7 candidates: the literal search). All combinations give identical answers.
+  interpret: run the Pallas kernel in interpret mode (tests on CPU).
+  Batch sizes are padded to powers of two (padding rows n = 1), so jit compiles once per size bucket.
+  Raises ValueError on values outside [1, 2**30] (when concrete), a non-integer dtype, or an unknown impl or
+  algorithm.
+  """
+  _backend.check_impl(impl)
+  if algorithm is not None and algorithm not in ALGORITHMS:
+    raise ValueError(f"algorithm must be None (auto) or one of {ALGORITHMS}, got {algorithm!r}")
+  validate_n(n)
+  algorithm = algorithm or "banded"
+  impl = _backend.resolve_impl(impl, interpret)
+  n = jnp.asarray(n)
+  if impl == "reference":
+    return search_reference(n.astype(jnp.int32), algorithm)
+  shape = n.shape
+  flat = n.reshape(-1).astype(jnp.int32)
+  size = flat.shape[0]
+  if size == 0:
+    return jnp.zeros(shape, jnp.int32), jnp.zeros(shape, jnp.int32)
+  padded = _backend.bucket(size, ROW_BLOCK)
+  flat = jnp.pad(flat, (0, padded - size), constant_values=1)
+  platform = _backend.pallas_platform(interpret) if impl == "pallas" else "xla"
+  k, r = _search_padded(flat, algorithm=algorithm, impl=impl, platform=platform)
+  return k[:size].reshape(shape), r[:size].reshape(shape)
