@@ -7,7 +7,7 @@ backend. Models see only ``task.spec``; the harness is the only place where task
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import flax.struct
 import jax
@@ -179,10 +179,14 @@ def permute_index(key: jax.Array, idx, domain: int):
   """
   if not 1 <= domain <= 2**30:
     raise ValueError(f"domain must be in [1, {2**30}], got {domain}")
-  bits = max(2, int(np.ceil(np.log2(domain))) if domain > 1 else 2)
-  bits += bits % 2
-  half = bits // 2
-  mask = jnp.uint32((1 << half) - 1)
+  bits = max(2, int(np.ceil(np.log2(domain))))
+  half = (bits + bits % 2) // 2
+  return _permute(key, jnp.asarray(idx, jnp.int32), jnp.uint32(domain), jnp.uint32(half))
+
+
+@jax.jit
+def _permute(key, idx, domain, half):
+  mask = (jnp.uint32(1) << half) - jnp.uint32(1)
   round_keys = jax.random.bits(key, (4,), jnp.uint32)
 
   def once(x):
@@ -191,14 +195,23 @@ def permute_index(key: jax.Array, idx, domain: int):
       left, right = right, left ^ (_mix32(right ^ round_keys[r]) & mask)
     return (left << half) | right
 
-  def cond(x):
-    return jnp.any(x >= domain)
+  x = once(idx.astype(jnp.uint32))
+  x = jax.lax.while_loop(lambda x: jnp.any(x >= domain), lambda x: jnp.where(x >= domain, once(x), x), x)
+  return x.astype(jnp.int32)
 
-  def body(x):
-    return jnp.where(x >= domain, once(x), x)
 
-  x = once(jnp.asarray(idx).astype(jnp.uint32))
-  return jax.lax.while_loop(cond, body, x).astype(jnp.int32)
+def bucket(size: int, minimum: int = 16) -> int:
+  """The padded size used for batches: the next power of two >= size (at least ``minimum``), so that jitted
+  oracles compile once per bucket rather than once per batch size."""
+  return max(minimum, 1 << (int(size) - 1).bit_length())
+
+
+def pad_rows(x, size: int, fill):
+  """x [B, ...] padded with ``fill`` rows to [size, ...]."""
+  extra = size - x.shape[0]
+  if extra == 0:
+    return x
+  return jnp.concatenate([x, jnp.full((extra,) + x.shape[1:], fill, x.dtype)], axis=0)
 
 
 def nth_outside(sorted_pool: np.ndarray, j):
@@ -235,7 +248,3 @@ def make(task_id: str, **params: Any) -> Task:
   if task_id not in _REGISTRY:
     raise ValueError(f"unknown task id {task_id!r}; known ids: {', '.join(registered())}")
   return _REGISTRY[task_id](**params)
-
-
-def describe(mapping: Mapping[str, Any]) -> str:
-  return ", ".join(f"{k}={v}" for k, v in mapping.items())

@@ -93,9 +93,14 @@ class ModSearch(core.Task):
   def space_size(self) -> int:
     return self.n_max
 
-  @functools.cached_property
+  @property
   def _widest_k(self) -> int:
-    return int(kmax(np.array([min(2**self.width - 1, _kernel.N_MAX)]))[0])
+    """kmax of the largest n the input width can carry, in Python integers (usable while tracing)."""
+    n = min(2**self.width - 1, _kernel.N_MAX)
+    k = int(n**0.7) + 2
+    while k**10 > n**7:
+      k -= 1
+    return k
 
   @property
   def spec(self) -> core.Spec:
@@ -125,8 +130,10 @@ class ModSearch(core.Task):
     return self._from_n(jnp.asarray(n, jnp.int32))
 
   def _from_n(self, n):
+    size = n.shape[0]
+    n = core.pad_rows(n, core.bucket(size), 1)
     k, r = solve(n)  # outside jit: the kernel dispatch may sort and pad concrete batches
-    return self._assemble(n, k, r)
+    return self._assemble(n, k, r).take(jnp.arange(size))
 
   @functools.partial(jax.jit, static_argnums=0)
   def _assemble(self, n, k, r):

@@ -128,7 +128,14 @@ class PolyMax(core.Task):
 
   @property
   def space_size(self) -> int:
-    return (2 * 2 ** (self.int_bits + self.frac_bits) - 1) ** (self.degree + 1)
+    """Fixed-point coefficient vectors the sampler can reach: exact for "uniform" (each |c_j| <= 1), an upper
+    bound for "bernstein" (each |c_j| <= sum_k |M_jk|; not every combination is reachable)."""
+    if self.distribution == "uniform":
+      bounds = np.ones(self.degree + 1)
+    else:
+      bounds = np.abs(bernstein_to_power(self.degree)).sum(axis=1)
+    words = np.minimum(np.floor(bounds * 2.0**self.frac_bits), 2.0 ** (self.int_bits + self.frac_bits) - 1)
+    return math.prod(2 * int(w) + 1 for w in words)
 
   @property
   def spec(self) -> core.Spec:
@@ -200,9 +207,11 @@ class PolyMax(core.Task):
     return self._from_coeffs(self.quantize(coeffs))
 
   def _from_coeffs(self, coeffs):
+    size = coeffs.shape[0]
+    coeffs = core.pad_rows(coeffs, core.bucket(size), 0.0)
     value, x = solve(coeffs)  # outside jit: the kernel dispatch may pad concrete batches
     low, _ = solve(-coeffs)
-    return self._assemble(coeffs, value, x, -low)
+    return self._assemble(coeffs, value, x, -low).take(jnp.arange(size))
 
   @functools.partial(jax.jit, static_argnums=0)
   def _assemble(self, coeffs, value, x, min_value):
