@@ -23,9 +23,9 @@ Score of a predicted x̂: x̂ is clipped to [0, 1]; a non-finite x̂ scores as t
 ``loss`` = (P(x̂) - max)**2 (the seed's loss); ``regret`` = (max - P(x̂)) / (max - min) in [0, 1] (0 when P is
 constant); ``hit`` = 1[|x̂ - argmax| <= 1e-3].
 
-Difficulty: ``num_maxima`` (local maxima in [0, 1], endpoints included, from the refined candidates of the
-oracle merged within 3 grid cells), ``gap`` = (best - second best local maximum) / (max - min) in [0, 1] (1 when
-there is one local maximum), ``boundary`` (1 when the argmax is 0 or 1).
+Difficulty: ``num_maxima`` (local maxima in [0, 1], endpoints included, from the oracle's refined candidates on
+a grid of 1,025 points, merged within 3 cells), ``gap`` = (best - second best local maximum) / (max - min) in
+[0, 1] (1 when there is one local maximum), ``boundary`` (1 when the argmax is 0 or 1).
 Strata: "easy": one local maximum; "hard": at least two local maxima with gap < 0.1.
 Extrapolation: ``max_degree`` > ``degree`` pads inputs; ``larger()`` raises the degree to ``max_degree``.
 """
@@ -48,6 +48,8 @@ ENCODINGS = ("float", "binary")
 SIGNIFICANT_BITS = 23
 """int_bits + frac_bits: float32 holds 24-bit integers exactly, one bit of which we keep as margin."""
 HIT_RADIUS = 1e-3
+FEATURE_GRID_POINTS = 1025
+"""Grid of the difficulty features: local maxima closer than 3 cells (about 0.003) count as one."""
 HARD_GAP = 0.1
 
 
@@ -215,7 +217,7 @@ class PolyMax(core.Task):
 
   @functools.partial(jax.jit, static_argnums=0)
   def _assemble(self, coeffs, value, x, min_value):
-    g = _kernel.default_grid_points(self.max_degree)
+    g = FEATURE_GRID_POINTS
     grid = jnp.linspace(0.0, 1.0, g, dtype=jnp.float32)
     xs, vals, ok = _kernel.candidates_from_grid(coeffs, _kernel.horner(coeffs, grid), g,
                                                 _kernel.num_candidates(self.max_degree))
