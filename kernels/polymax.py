@@ -23,9 +23,11 @@ import functools
 import math
 
 import jax
+from jax.experimental import pallas as pl
 import jax.numpy as jnp
 import numpy as np
 
+from mesabench.kernels import _backend
 from mesabench.kernels import _checks
 
 MAX_DEGREE = 32
@@ -163,15 +165,33 @@ def grid_local_maxima(values, num: int):
   return top_idx, top_vals > -jnp.inf
 
 
+def grid_x(idx, grid_points: int):
+  """Grid point x_g = g * h in float32 with h = fl(1 / (G - 1)), for int32 indices g in [0, G - 1].
+
+  The reference, the fused kernel and the refinement all place grid points with this one formula, so that they
+  see the same grid (x_{G-1} may round to 1 - 2**-24 instead of 1; the endpoint x = 1 is always a candidate).
+  """
+  return idx.astype(jnp.float32) * jnp.float32(1.0 / (grid_points - 1))
+
+
 def candidates_from_grid(coeffs, grid_values, grid_points: int, num: int):
   """Refined candidates (x, value, valid) [..., 2*num + 2] from the grid's ``num`` best local maxima.
 
   Per local maximum both the grid point and the bisection point of P' in its two neighbouring cells; then x = 0
-  and x = 1. Values by compensated Horner. ``grid_values`` [..., G] is P on x_g = g / (G - 1).
+  and x = 1. Values by compensated Horner. ``grid_values`` [..., G] is P on x_g = ``grid_x(g)``.
+  """
+  idx, valid = grid_local_maxima(grid_values, num)
+  return candidates_from_indices(coeffs, idx, valid, grid_points)
+
+
+def candidates_from_indices(coeffs, idx, valid, grid_points: int):
+  """Refined candidates (x, value, valid) [..., 2*num + 2] from grid local maxima ``idx`` [..., num] (int32).
+
+  ``valid`` [..., num] marks real local maxima. What ``candidates_from_grid`` does after choosing the maxima; the
+  fused kernel chooses them without materializing the grid and calls this.
   """
   h = 1.0 / (grid_points - 1)
-  idx, valid = grid_local_maxima(grid_values, num)
-  xg = idx.astype(jnp.float32) * jnp.float32(h)
+  xg = grid_x(idx, grid_points)
   lo = jnp.maximum(idx - 1, 0).astype(jnp.float32) * jnp.float32(h)
   hi = jnp.minimum(idx + 1, grid_points - 1).astype(jnp.float32) * jnp.float32(h)
   xr, bracketed = _refine(derivative(coeffs), lo, hi)
@@ -198,12 +218,22 @@ def select(coeffs, xs, vals):
 
 
 @functools.partial(jax.jit, static_argnames=("grid_points",))
-def _maximize_reference(coeffs, grid_points: int):
+def _grid_values(coeffs, grid_points: int):
+  return horner(coeffs, grid_x(jnp.arange(grid_points, dtype=jnp.int32), grid_points))  # [..., G]: materialized
+
+
+@functools.partial(jax.jit, static_argnames=("grid_points",))
+def _maximize_from_grid(coeffs, values, grid_points: int):
   degree = coeffs.shape[-1] - 1
-  grid = jnp.linspace(0.0, 1.0, grid_points, dtype=jnp.float32)
-  values = horner(coeffs, grid)  # [..., G]: materialized, which the fused kernel avoids
   xs, vals, _ = candidates_from_grid(coeffs, values, grid_points, num_candidates(degree))
   return select(coeffs, xs, vals)
+
+
+def _maximize_reference(coeffs, grid_points: int):
+  # Two jitted stages on purpose: fused into one program, XLA:CPU recomputes P inside the neighbour comparisons
+  # with different FMA contraction (optimization_barrier does not stop it), so a flat top's centre and its
+  # neighbours can disagree and the peak is lost. A jit boundary materializes the grid values once.
+  return _maximize_from_grid(coeffs, _grid_values(coeffs, grid_points), grid_points)
 
 
 def maximize_reference(coeffs, grid_points: int | None = None):
@@ -219,3 +249,325 @@ def maximize_reference(coeffs, grid_points: int | None = None):
   if g < 3:
     raise ValueError(f"grid_points must be in [3, inf), got {g}")
   return _maximize_reference(coeffs, g)
+
+
+# ------------------------------------------------------------------------------------------- fused kernels
+#
+# maximize: one pass over the grid per block of rows that keeps only O(rows * (lanes + candidates)) floats. Lane t
+# of a [rows, LANES] tile walks the contiguous segment g in [t*S, (t+1)*S) of the grid (S = ceil(G / LANES)),
+# one point per step, so a point's left and right neighbours are the lane's previous and next values: no shifts
+# across lanes, which neither Triton nor Mosaic does cheaply. Each lane evaluates S + 2 points (one neighbour on
+# each side of its segment). Grid local maxima (as ``grid_local_maxima``: strictly above the left neighbour, at
+# least the right one, -inf outside [0, G - 1]) are merged into a running list of the ``num`` best under the order
+# (value descending, index ascending), which is exactly the set lax.top_k picks in the reference. The merge runs
+# only in steps where some row has a local maximum that beats its list's worst entry. The list's indices then go
+# through the reference's own refinement and selection (``candidates_from_indices``, ``select``).
+
+ROW_BLOCK = 8
+"""Rows per Pallas grid step (TPU sublanes; a power of two for Triton)."""
+
+LANES = 128
+"""Grid segments per row in a tile (TPU lane width)."""
+
+XLA_ROW_BLOCK = 32
+"""Rows per block on the XLA path (CPU): [32, XLA_LANES] tiles (a block where a lane meets two peaks is redone)."""
+
+XLA_LANES = 128
+"""Grid segments per row on the XLA path."""
+
+EVAL_LANES = 128
+"""Points per row per Pallas grid step of ``evaluate``."""
+
+_NEG_INF = float("-inf")
+
+
+def _pow2(x: int) -> int:
+  return 1 << max(int(x) - 1, 0).bit_length()
+
+
+def _columns(c):
+  """Coefficient columns [R, 1] of c (an array or a Ref [R, P]); a Ref is read column by column (Triton has no
+  value slices)."""
+  return [c[:, pl.ds(j, 1)] if not isinstance(c, jax.Array) else c[:, j:j + 1] for j in range(c.shape[1])]
+
+
+def _any(mask):
+  """jnp.any as a max over int32 (Triton has no boolean reductions)."""
+  return jnp.max(mask.astype(jnp.int32)) > 0
+
+
+def _horner_rows(cols, x):
+  """P(x) for coefficient columns cols (ascending, [R, 1] each; zero columns on top are exact) at x [R, T]."""
+  acc = jnp.broadcast_to(cols[-1], x.shape)
+  for col in reversed(cols[:-1]):
+    acc = acc * x + col
+  return acc
+
+
+def _merge(cand, cidx, lv, li, num: int):
+  """Inserts the candidates (cand [R, T] values, -inf = none; cidx [R, T] distinct indices) into the running
+  lists (lv, li) [R, NP] of the ``num`` best (value desc, index asc); slots >= num are unused. Best first, until
+  no row's best remaining candidate beats its worst entry (at most ``num`` rounds)."""
+  slot = jax.lax.broadcasted_iota(jnp.int32, lv.shape, 1)
+  big = jnp.int32(2**31 - 1)
+
+  def status(cand, lv, li):
+    bv = jnp.max(cand, axis=1, keepdims=True)
+    bi = jnp.min(jnp.where(cand == bv, cidx, big), axis=1, keepdims=True)
+    lvm = jnp.where(slot < num, lv, jnp.inf)
+    wv = jnp.min(lvm, axis=1, keepdims=True)
+    wi = jnp.max(jnp.where(lvm == wv, li, -1), axis=1, keepdims=True)
+    beats = (bv > _NEG_INF) & ((bv > wv) | ((bv == wv) & (bi < wi)))
+    return bv, bi, wv, wi, beats
+
+  def body(carry):
+    cand, lv, li, _ = carry
+    bv, bi, wv, wi, beats = status(cand, lv, li)
+    put = beats & (slot < num) & (lv == wv) & (li == wi)
+    lv = jnp.where(put, bv, lv)
+    li = jnp.where(put, bi, li)
+    cand = jnp.where(beats & (cidx == bi), _NEG_INF, cand)
+    return cand, lv, li, _any(status(cand, lv, li)[-1])
+
+  go = _any(status(cand, lv, li)[-1])
+  _, lv, li, _ = jax.lax.while_loop(lambda carry: carry[-1], body, (cand, lv, li, go))
+  return lv, li
+
+
+def _scan_rows(cols, *, grid_points: int, num: int, lanes: int, slots: int):
+  """The grid's ``num`` best local maxima for coefficient columns (``_columns``): (values, indices) [R, slots].
+
+  Entries past the real local maxima hold (-inf, G + slot); slots >= num are unused. Exactly the set (and values)
+  ``grid_local_maxima`` finds on the same grid, up to the rounding of P on the grid (see ``_horner_rows``).
+  """
+  rows = cols[0].shape[0]
+  seg = -(-grid_points // lanes)
+  shape = (rows, lanes)
+  start = jax.lax.broadcasted_iota(jnp.int32, shape, 1) * seg - 1  # g of step 0: the segment's left neighbour
+
+  def value(g):
+    v = _horner_rows(cols, grid_x(g, grid_points))
+    return jnp.where((g >= 0) & (g < grid_points), v, _NEG_INF)
+
+  def body(s, carry):
+    left, mid, lv, li = carry
+    g = start + s  # the new right neighbour; the centre is g - 1, inside the lane's segment for s in [2, S + 1]
+    right = value(g)
+    is_max = (mid > left) & (mid >= right) & (g - 1 < grid_points)
+    cand = jnp.where(is_max, mid, _NEG_INF)
+    worst = jnp.min(jnp.where(slot < num, lv, jnp.inf), axis=1, keepdims=True)
+    gate = _any((cand > _NEG_INF) & (cand >= worst))  # >=: an equal value with a smaller index also wins
+    lv, li = jax.lax.cond(gate, lambda: _merge(cand, g - 1, lv, li, num), lambda: (lv, li))
+    return mid, right, lv, li
+
+  slot = jax.lax.broadcasted_iota(jnp.int32, (rows, slots), 1)
+  lv = jnp.full((rows, slots), _NEG_INF, jnp.float32)
+  li = grid_points + slot
+  carry = (value(start), value(start + 1), lv, li)
+  _, _, lv, li = jax.lax.fori_loop(2, seg + 2, body, carry)
+  return lv, li
+
+
+def _scan_lanes(cols, *, grid_points: int, lanes: int):
+  """Per lane of a [R, lanes] tile: its best grid local maximum (value, index; ties to the smaller index; -inf and
+  an index past the grid when none) and, per row, whether any lane met two or more local maxima."""
+  rows = cols[0].shape[0]
+  seg = -(-grid_points // lanes)
+  shape = (rows, lanes)
+  start = jax.lax.broadcasted_iota(jnp.int32, shape, 1) * seg - 1
+
+  def value(g):
+    v = _horner_rows(cols, grid_x(g, grid_points))
+    return jnp.where((g >= 0) & (g < grid_points), v, _NEG_INF)
+
+  def body(s, carry):
+    left, mid, bv, bi, count = carry
+    g = start + s
+    right = value(g)
+    is_max = (mid > left) & (mid >= right) & (g - 1 < grid_points)
+    better = is_max & (mid > bv)  # strict: indices rise along a lane, so ties keep the smaller index
+    return (mid, right, jnp.where(better, mid, bv), jnp.where(better, g - 1, bi),
+            count + is_max.astype(jnp.int32))
+
+  init = (value(start), value(start + 1), jnp.full(shape, _NEG_INF, jnp.float32),
+          jnp.full(shape, grid_points, jnp.int32), jnp.zeros(shape, jnp.int32))
+  _, _, bv, bi, count = jax.lax.fori_loop(2, seg + 2, body, init)
+  return bv, bi, jnp.max(count, axis=1, keepdims=True) >= 2
+
+
+def _top_of_lanes(bv, bi, *, grid_points: int, num: int, slots: int):
+  """The ``num`` best (value desc, index asc) of the lane bests bv, bi [R, T] as (values, indices) [R, slots]."""
+  rows = bv.shape[0]
+  slot = jax.lax.broadcasted_iota(jnp.int32, (rows, slots), 1)
+  lv = jnp.full((rows, slots), _NEG_INF, jnp.float32)
+  li = grid_points + slot
+  for k in range(num):
+    v = jnp.max(bv, axis=1, keepdims=True)
+    i = jnp.min(jnp.where(bv == v, bi, jnp.int32(2**31 - 1)), axis=1, keepdims=True)
+    found = v > _NEG_INF
+    lv = jnp.where((slot == k) & found, v, lv)
+    li = jnp.where((slot == k) & found, i, li)
+    bv = jnp.where(found & (bi == i), _NEG_INF, bv)
+  return lv, li
+
+
+def _grid_top(cols, *, grid_points: int, num: int, lanes: int, slots: int):
+  """The grid's ``num`` best local maxima, (values, indices) [R, slots]: one pass keeping each lane's best, which
+  is the exact answer when no lane meets two local maxima (the usual case: a degree-d polynomial has at most d/2
+  peaks and a lane spans ceil(G / lanes) points); a block where some lane does is redone by the merging scan."""
+  bv, bi, multi = _scan_lanes(cols, grid_points=grid_points, lanes=lanes)
+  lv, li = _top_of_lanes(bv, bi, grid_points=grid_points, num=num, slots=slots)
+  return jax.lax.cond(_any(multi), lambda: _scan_rows(cols, grid_points=grid_points, num=num, lanes=lanes,
+                                                      slots=slots), lambda: (lv, li))
+
+
+def _maximize_kernel(c_ref, v_ref, i_ref, *, grid_points: int, num: int):
+  lv, li = _grid_top(_columns(c_ref), grid_points=grid_points, num=num, lanes=LANES, slots=v_ref.shape[1])
+  v_ref[...] = lv
+  i_ref[...] = li
+
+
+def maximize_cost(rows: int, degree: int, grid_points: int) -> pl.CostEstimate:
+  """Cost of the grid pass on ``rows`` rows: 2 flops per Horner step per point, about 8 more per point for the
+  local-maximum test and the gate (merges are rare and not counted); bytes: coefficients in, candidate lists out."""
+  seg = -(-grid_points // LANES)
+  points = rows * LANES * (seg + 2)
+  flops = points * (2 * degree + 8)
+  return pl.CostEstimate(flops=int(flops), transcendentals=0,
+                         bytes_accessed=int(4 * rows * (degree + 1 + 2 * (num_candidates(degree) + 1))))
+
+
+def _grid_pass(coeffs, *, grid_points: int, num: int, impl: str, platform: str):
+  """Top-``num`` grid local maxima of coeffs [B, P] (B a multiple of the row block): (values, indices, valid)."""
+  rows, width = coeffs.shape
+  slots = _pow2(num)
+  if impl == "pallas":
+    out = (jax.ShapeDtypeStruct((rows, slots), jnp.float32), jax.ShapeDtypeStruct((rows, slots), jnp.int32))
+    lv, li = pl.pallas_call(
+        functools.partial(_maximize_kernel, grid_points=grid_points, num=num),
+        out_shape=out,
+        grid=(rows // ROW_BLOCK,),
+        in_specs=[pl.BlockSpec((ROW_BLOCK, width), lambda b: (b, 0))],
+        out_specs=(pl.BlockSpec((ROW_BLOCK, slots), lambda b: (b, 0)),) * 2,
+        compiler_params=_backend.compiler_params(platform),
+        cost_estimate=maximize_cost(rows, width - 1, grid_points),
+        interpret=platform == "interpret",
+        name="polymax_grid",
+    )(coeffs)
+  else:
+    block = min(XLA_ROW_BLOCK, rows)
+    scan = functools.partial(_grid_top, grid_points=grid_points, num=num, lanes=XLA_LANES, slots=slots)
+    lv, li = jax.lax.map(lambda c: scan(_columns(c)), coeffs.reshape(rows // block, block, width))
+    lv, li = lv.reshape(rows, slots), li.reshape(rows, slots)
+  lv, li = lv[:, :num], li[:, :num]
+  return li, lv > _NEG_INF
+
+
+@functools.partial(jax.jit, static_argnames=("grid_points", "impl", "platform"))
+def _maximize_padded(coeffs, *, grid_points: int, impl: str, platform: str):
+  degree = coeffs.shape[-1] - 1
+  width = _pow2(degree + 1)
+  padded = jnp.pad(coeffs, ((0, 0), (0, width - degree - 1)))  # zero top coefficients: Horner is unchanged
+  idx, valid = _grid_pass(padded, grid_points=grid_points, num=num_candidates(degree), impl=impl,
+                          platform=platform)
+  xs, vals, _ = candidates_from_indices(coeffs, idx, valid, grid_points)
+  return select(coeffs, xs, vals)
+
+
+def maximize(coeffs, *, impl: str | None = None, interpret: bool = False, grid_points: int | None = None):
+  """(max_value, argmax) of P on [0, 1] for coeffs [..., D+1] (float32; D <= 32), each of shape [...].
+
+  The same answer as ``maximize_reference`` (same grid, candidates, refinement and tie rule; the module's error
+  bound |max_value - max P| <= 1e-6 * max(1, sum|c|), ties within ``tie_tolerance`` to the smallest x), without
+  materializing P on the grid: memory O(B * (D + LANES)) for B polynomials.
+  impl: None (auto: "xla" on CPU, "pallas" on GPU/TPU and with ``interpret``), "pallas" (fused kernel: Triton
+  on GPU, Mosaic on TPU, interpreted on CPU), "xla" (the same streaming pass as XLA ops), "reference".
+  grid_points: G >= 3 (default ``default_grid_points(D)``); a coarser grid voids the bound.
+  Batch sizes are padded to powers of two, so jit compiles once per size bucket.
+  Raises ValueError on bad shapes, degree > 32, NaN/inf (when concrete), G < 3, or an unknown impl.
+  """
+  _backend.check_impl(impl)
+  validate_coeffs(coeffs)
+  coeffs = jnp.asarray(coeffs, jnp.float32)
+  degree = coeffs.shape[-1] - 1
+  g = default_grid_points(degree) if grid_points is None else int(grid_points)
+  if g < 3:
+    raise ValueError(f"grid_points must be in [3, inf), got {g}")
+  impl = _backend.resolve_impl(impl, interpret)
+  if impl == "reference":
+    return maximize_reference(coeffs, g)
+  batch = coeffs.shape[:-1]
+  flat = coeffs.reshape(-1, degree + 1)
+  size = flat.shape[0]
+  if size == 0:
+    return jnp.zeros(batch, jnp.float32), jnp.zeros(batch, jnp.float32)
+  padded = _backend.bucket(size, ROW_BLOCK)
+  flat = jnp.pad(flat, ((0, padded - size), (0, 0)))
+  platform = _backend.pallas_platform(interpret) if impl == "pallas" else "xla"
+  value, x = _maximize_padded(flat, grid_points=g, impl=impl, platform=platform)
+  return value[:size].reshape(batch), x[:size].reshape(batch)
+
+
+def _evaluate_kernel(c_ref, x_ref, o_ref):
+  o_ref[...] = _horner_rows(_columns(c_ref), x_ref[...])
+
+
+@functools.partial(jax.jit, static_argnames=("impl", "platform"))
+def _evaluate_padded(coeffs, xs, *, impl: str, platform: str):
+  if impl != "pallas":
+    return horner(coeffs, xs)
+  rows, m = xs.shape
+  width = _pow2(coeffs.shape[1])
+  coeffs = jnp.pad(coeffs, ((0, 0), (0, width - coeffs.shape[1])))
+  return pl.pallas_call(
+      _evaluate_kernel,
+      out_shape=jax.ShapeDtypeStruct((rows, m), jnp.float32),
+      grid=(rows // ROW_BLOCK, m // EVAL_LANES),
+      in_specs=[pl.BlockSpec((ROW_BLOCK, width), lambda b, j: (b, 0)),
+                pl.BlockSpec((ROW_BLOCK, EVAL_LANES), lambda b, j: (b, j))],
+      out_specs=pl.BlockSpec((ROW_BLOCK, EVAL_LANES), lambda b, j: (b, j)),
+      compiler_params=_backend.compiler_params(platform) if platform != "tpu" else _tpu_params_2d(),
+      cost_estimate=pl.CostEstimate(flops=int(2 * (width - 1) * rows * m), transcendentals=0,
+                                    bytes_accessed=int(4 * (rows * width + 2 * rows * m))),
+      interpret=platform == "interpret",
+      name="polymax_evaluate",
+  )(coeffs, xs)
+
+
+def _tpu_params_2d():
+  from jax.experimental.pallas import tpu as pltpu  # pylint: disable=g-import-not-at-top
+  return pltpu.CompilerParams(dimension_semantics=("parallel", "parallel"))
+
+
+def evaluate(coeffs, xs, *, impl: str | None = None, interpret: bool = False):
+  """P(xs) by plain float32 Horner for coeffs [..., D+1] and xs [..., M] (leading axes broadcast); [..., M].
+
+  The same operations as ``evaluate_reference`` (one multiply-add per degree per point; up to FMA contraction,
+  results agree to float32 rounding). impl: None (auto: XLA's fused Horner on CPU, the Pallas kernel on GPU/TPU
+  and with ``interpret``), "pallas", "xla" or "reference". Raises ValueError on bad shapes, degree > 32, NaN/inf
+  coefficients (when concrete) or an unknown impl.
+  """
+  _backend.check_impl(impl)
+  validate_coeffs(coeffs)
+  impl = _backend.resolve_impl(impl, interpret)
+  if impl == "reference":
+    return evaluate_reference(coeffs, xs)
+  coeffs = jnp.asarray(coeffs, jnp.float32)
+  xs = jnp.asarray(xs, jnp.float32)
+  if xs.ndim < 1:
+    raise ValueError(f"xs must have shape [..., M] with at least one axis, got shape {xs.shape}")
+  batch = jnp.broadcast_shapes(coeffs.shape[:-1], xs.shape[:-1])
+  m = xs.shape[-1]
+  coeffs = jnp.broadcast_to(coeffs, batch + coeffs.shape[-1:]).reshape(-1, coeffs.shape[-1])
+  xs = jnp.broadcast_to(xs, batch + (m,)).reshape(-1, m)
+  size = xs.shape[0]
+  if size == 0 or m == 0:
+    return jnp.zeros(batch + (m,), jnp.float32)
+  platform = _backend.pallas_platform(interpret) if impl == "pallas" else "xla"
+  if impl == "pallas":
+    rows = _backend.bucket(size, ROW_BLOCK)
+    cols = -(-m // EVAL_LANES) * EVAL_LANES
+    coeffs = jnp.pad(coeffs, ((0, rows - size), (0, 0)))
+    xs = jnp.pad(xs, ((0, rows - size), (0, cols - m)))
+  out = _evaluate_padded(coeffs, xs, impl=impl, platform=platform)
+  return out[:size, :m].reshape(batch + (m,))
