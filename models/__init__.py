@@ -1,1 +1,14 @@
-"""mesabench.models."""
+"""The model zoo: trained networks (mlp, transformer, looped, memory) and baselines (lookup, search).
+
+    model = mesabench.models.make("looped", task.spec, width=64, iterations=8)
+    params = model.init(jax.random.key(0))
+
+``make(id, spec, **config)`` builds a model for a task's spec; an unknown id raises a ValueError listing the known
+ids (``registered()``). The interface every model shares is ``mesabench.models.base.Model``.
+"""
+from mesabench.models import base
+from mesabench.models.base import Model, make, register, registered
+from mesabench.models import baselines, looped, memory, mlp, transformer  # registers the zoo
+
+__all__ = ["Model", "base", "baselines", "looped", "make", "memory", "mlp", "register", "registered",
+           "transformer"]

@@ -1,0 +1,262 @@
+"""The leaderboard file: its versioned schema, validation on write and read, entries, and resumable suites.
+
+A leaderboard is one JSON document (schema ``SCHEMA_VERSION``, documented field by field in ``SCHEMA``, which is
+also written to results/leaderboard.schema.json):
+
+    {"schema_version": "mesabench.leaderboard/1",
+     "suite": {"config": <the sweep config>, "command": <the command that ran the whole suite>},
+     "environment": <benchmarks.record.environment()>,
+     "entries": [<entry>, ...]}
+
+An entry is one (task, model, pool size) cell trained with several seeds:
+
+    {"id": "ModSearch-v0/mlp/pool=64/3f2a9c1e",          # task/model/pool/hash of the full config below
+     "task": {"id", "params"}, "model": {"id", "config"}, "train": <TrainConfig>, "pool_size": 64 | null,
+     "seeds": [0, 1], "command": <re-runs exactly this entry>, "status": "ok" | "diverged",
+     "results": {"compute": {...}, "splits": {split: {metric: {"mean", "std", "per_seed"}}},
+                 "diverged_steps": [null | step per seed], "curve": {...}, "iterations": {...} (iterative)},
+     "timing": {...}}                                     # seconds; the only part that varies between runs
+
+What is compared (``comparable``): everything except "environment", "suite.command" and every entry's "timing".
+Two runs of the same config on the same backend give equal comparable parts, interrupted and resumed or not.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+from mesabench.benchmarks import record
+
+SCHEMA_VERSION = "mesabench.leaderboard/1"
+
+_NUM = {"type": ["number", "null"]}
+_STAT = {"type": "object", "required": ["mean", "std", "per_seed"], "additionalProperties": False,
+         "properties": {"mean": _NUM, "std": _NUM, "per_seed": {"type": "array", "items": _NUM}},
+         "description": "A metric over seeds: mean, population std and the per-seed values (null when missing)."}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "mesabench.leaderboard/1",
+    "title": "mesabench leaderboard",
+    "description": "Results of mesabench.benchmarks.run: one entry per task x model x pool size, several seeds each.",
+    "type": "object",
+    "required": ["schema_version", "suite", "environment", "entries"],
+    "additionalProperties": False,
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION, "description": "Version of this schema."},
+        "suite": {"type": "object", "required": ["config", "command"], "additionalProperties": False,
+                  "description": "The sweep config (config_version, tasks, models, pool_sizes, seeds, train) and "
+                                 "the command that ran it.",
+                  "properties": {"config": {"type": "object"}, "command": {"type": "string"}}},
+        "environment": {"type": "object", "required": ["backend", "device_kind", "versions", "git_commit"],
+                        "description": "benchmarks.record.environment(): backend, device, versions, git commit, "
+                                       "host, time of the (last) run."},
+        "entries": {"type": "array", "items": {
+            "type": "object",
+            "required": ["id", "task", "model", "train", "pool_size", "seeds", "command", "status", "results",
+                         "timing"],
+            "additionalProperties": False,
+            "properties": {
+                "id": {"type": "string", "minLength": 1,
+                       "description": "task id/model id/pool=N (or pool=fresh)/first 8 hex of the config hash."},
+                "task": {"type": "object", "required": ["id", "params"], "additionalProperties": False,
+                         "properties": {"id": {"type": "string"}, "params": {"type": "object"}}},
+                "model": {"type": "object", "required": ["id", "config"], "additionalProperties": False,
+                          "properties": {"id": {"type": "string"}, "config": {"type": "object"}}},
+                "train": {"type": "object", "required": ["steps", "batch_size", "learning_rate", "eval_size"],
+                          "description": "benchmarks.train.TrainConfig as a dict."},
+                "pool_size": {"type": ["integer", "null"], "minimum": 1,
+                              "description": "Distinct training instances per seed; null = fresh samples."},
+                "seeds": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+                "command": {"type": "string", "minLength": 1, "description": "Re-runs exactly this entry."},
+                "status": {"enum": ["ok", "diverged"],
+                           "description": "diverged: at least one seed hit a non-finite loss (see diverged_steps)."},
+                "results": {
+                    "type": "object", "required": ["compute", "splits", "diverged_steps", "curve"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "compute": {
+                            "type": "object",
+                            "required": ["params", "flops_per_example", "train_flops_per_example", "training_flops",
+                                         "examples_seen"],
+                            "description": "params (for lookup: stored numbers; mean over seeds), forward FLOPs "
+                                           "per example (XLA cost analysis), train-step FLOPs per example, "
+                                           "training FLOPs and examples seen per seed.",
+                            "additionalProperties": {"type": "number", "minimum": 0}},
+                        "splits": {
+                            "type": "object",
+                            "description": "pool (seen), heldout (unseen), stratum:<name> (held-out examples in the "
+                                           "stratum), larger (extrapolation): metric -> stats over seeds; 'count' "
+                                           "is the mean number of examples scored.",
+                            "additionalProperties": {"type": "object", "additionalProperties": _STAT}},
+                        "diverged_steps": {"type": "array", "items": {"type": ["integer", "null"]}},
+                        "curve": {"type": "object", "required": ["step"],
+                                  "description": "Learning curves at log-spaced steps: step [P]; train_loss, "
+                                                 "pool_loss, heldout_loss [P][seeds].",
+                                  "properties": {"step": {"type": "array", "items": {"type": "integer"}}}},
+                        "iterations": {"type": "object", "required": ["iteration"],
+                                       "description": "Iterative models: held-out/larger task loss after each "
+                                                      "test-time iteration, [T][seeds]."},
+                    }},
+                "timing": {"type": "object", "description": "Seconds (shared by the entries trained in one call); "
+                                                             "excluded from comparisons.",
+                           "additionalProperties": {"type": ["number", "integer"]}},
+            }}},
+    },
+}
+
+
+class SchemaError(ValueError):
+  """A document does not follow the schema; ``path`` names the bad field ("entries[3].results.splits")."""
+
+  def __init__(self, path: str, message: str):
+    super().__init__(f"{path}: {message}")
+    self.path = path
+
+
+_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+
+
+def _type_ok(value: Any, name: str) -> bool:
+  if name == "integer":
+    return isinstance(value, int) and not isinstance(value, bool)
+  if name == "number":
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+  return isinstance(value, _TYPES[name])
+
+
+def _check(value: Any, schema: dict[str, Any], path: str) -> None:
+  """Validates ``value`` against the JSON-Schema subset used by ``SCHEMA`` (type, const, enum, required,
+  properties, additionalProperties, items, minItems, minimum, minLength)."""
+  if "const" in schema and value != schema["const"]:
+    raise SchemaError(path, f"must be {schema['const']!r}, got {value!r}")
+  if "enum" in schema and value not in schema["enum"]:
+    raise SchemaError(path, f"must be one of {schema['enum']}, got {value!r}")
+  types = schema.get("type")
+  if types is not None:
+    types = [types] if isinstance(types, str) else types
+    if not any(_type_ok(value, t) for t in types):
+      raise SchemaError(path, f"must be of type {' or '.join(types)}, got {type(value).__name__}")
+  if isinstance(value, (int, float)) and not isinstance(value, bool) and "minimum" in schema:
+    if value < schema["minimum"]:
+      raise SchemaError(path, f"must be >= {schema['minimum']}, got {value}")
+  if isinstance(value, str) and len(value) < schema.get("minLength", 0):
+    raise SchemaError(path, "must not be empty")
+  if isinstance(value, dict):
+    for name in schema.get("required", ()):
+      if name not in value:
+        raise SchemaError(f"{path}.{name}", "is required")
+    props = schema.get("properties", {})
+    extra = schema.get("additionalProperties", True)
+    for name, v in value.items():
+      if name in props:
+        _check(v, props[name], f"{path}.{name}")
+      elif extra is False:
+        raise SchemaError(f"{path}.{name}", "is not a field of this schema")
+      elif isinstance(extra, dict):
+        _check(v, extra, f"{path}.{name}")
+  if isinstance(value, list):
+    if len(value) < schema.get("minItems", 0):
+      raise SchemaError(path, f"must hold at least {schema['minItems']} item(s)")
+    if "items" in schema:
+      for i, v in enumerate(value):
+        _check(v, schema["items"], f"{path}[{i}]")
+
+
+def validate(doc: Any) -> dict[str, Any]:
+  """Returns ``doc`` if it is a leaderboard of this schema version; raises SchemaError naming the bad field."""
+  if not isinstance(doc, dict):
+    raise SchemaError("$", f"must be a JSON object, got {type(doc).__name__}")
+  version = doc.get("schema_version")
+  if version != SCHEMA_VERSION:
+    raise SchemaError("$.schema_version", f"must be {SCHEMA_VERSION!r} (this reader's version), got {version!r}")
+  _check(doc, SCHEMA, "$")
+  ids = [e["id"] for e in doc["entries"]]
+  for i, entry_id in enumerate(ids):
+    if entry_id in ids[:i]:
+      raise SchemaError(f"$.entries[{i}].id", f"duplicates an earlier entry id {entry_id!r}")
+  return doc
+
+
+def read(path: str) -> dict[str, Any]:
+  """The validated leaderboard at ``path``; SchemaError (a ValueError) names the bad field, also for bad JSON."""
+  try:
+    doc = record.read_json(path)
+  except json.JSONDecodeError as err:
+    raise SchemaError("$", f"not valid JSON ({err})") from err
+  return validate(doc)
+
+
+def write(path: str, doc: dict[str, Any]) -> str:
+  """Validates ``doc`` and writes it atomically (``record.write_json``)."""
+  validate(json.loads(json.dumps(doc)))
+  return record.write_json(path, doc)
+
+
+def write_schema(path: str) -> str:
+  return record.write_json(path, SCHEMA)
+
+
+def comparable(doc: dict[str, Any]) -> dict[str, Any]:
+  """The part of a leaderboard that must be identical between runs of the same config (see module docstring)."""
+  out = copy.deepcopy(doc)
+  out.pop("environment", None)
+  out.get("suite", {}).pop("command", None)
+  for entry in out.get("entries", []):
+    entry.pop("timing", None)
+  return out
+
+
+def entry_key(task: dict, model: dict, train: dict, pool_size: int | None, seeds: list[int]) -> str:
+  """The entry id: "<task id>/<model id>/pool=<N|fresh>/<8 hex of sha256 of the canonical config JSON>"."""
+  blob = json.dumps({"task": task, "model": model, "train": train, "pool_size": pool_size, "seeds": seeds},
+                    sort_keys=True, separators=(",", ":"))
+  digest = hashlib.sha256(blob.encode()).hexdigest()[:8]
+  pool = "fresh" if pool_size is None else str(pool_size)
+  return f"{task['id']}/{model['id']}/pool={pool}/{digest}"
+
+
+def _stat(values: list[float | None]) -> dict[str, Any]:
+  vals = [v for v in values if v is not None]
+  if not vals:
+    return {"mean": None, "std": None, "per_seed": list(values)}
+  mean = sum(vals) / len(vals)
+  std = (sum((v - mean) ** 2 for v in vals) / len(vals)) ** 0.5
+  return {"mean": mean, "std": std, "per_seed": list(values)}
+
+
+def make_entry(task: dict, model: dict, train: dict, pool_size: int | None, seeds: list[int],
+               run_results: list[dict[str, Any]], command: str) -> dict[str, Any]:
+  """One leaderboard entry from ``benchmarks.train.run_experiment`` results of the entry's seeds (in order)."""
+  splits: dict[str, dict[str, Any]] = {}
+  names = []
+  for r in run_results:
+    for split in r["splits"]:
+      if split not in names:
+        names.append(split)
+  for split in names:
+    metrics = []
+    for r in run_results:
+      for m in r["splits"].get(split, {}):
+        if m not in metrics:
+          metrics.append(m)
+    splits[split] = {m: _stat([r["splits"].get(split, {}).get(m) for r in run_results]) for m in metrics}
+  comp_keys = run_results[0]["compute"].keys()
+  compute = {k: sum(float(r["compute"][k]) for r in run_results) / len(run_results) for k in comp_keys}
+  curve = {"step": run_results[0]["curve"]["step"]}
+  for k in ("train_loss", "pool_loss", "heldout_loss"):
+    curve[k] = [[r["curve"][k][p] for r in run_results] for p in range(len(curve["step"]))]
+  results: dict[str, Any] = {"compute": compute, "splits": splits,
+                             "diverged_steps": [r["diverged_step"] for r in run_results], "curve": curve}
+  if "iterations" in run_results[0]:
+    its = {"iteration": run_results[0]["iterations"]["iteration"]}
+    for k in run_results[0]["iterations"]:
+      if k != "iteration":
+        its[k] = [[r["iterations"][k][t] for r in run_results] for t in range(len(its["iteration"]))]
+    results["iterations"] = its
+  status = "diverged" if any(r["diverged_step"] is not None for r in run_results) else "ok"
+  return {"id": entry_key(task, model, train, pool_size, seeds), "task": task, "model": model, "train": train,
+          "pool_size": pool_size, "seeds": list(seeds), "command": command, "status": status, "results": results,
+          "timing": dict(run_results[0]["timing"])}

@@ -1,0 +1,475 @@
+"""Training and evaluation: the one place where tasks, models and optimizers meet.
+
+A *run* is one (seed, pool size) pair. ``run_experiment`` trains several runs of one model on one task in ONE jitted
+computation, vmapped over the runs (seeds, pool sizes or both), and evaluates every run on the same splits:
+
+    task = mesabench.tasks.make("ModSearch-v0", bits=10, width=12)
+    model = mesabench.models.make("mlp", task.spec, width=64)
+    runs = [Run(seed, pool) for pool in (64, 512) for seed in (0, 1, 2)]
+    results = run_experiment(task, model, runs, TrainConfig(steps=500))   # one dict per run, in order
+
+Data. ``pool_size=N``: every run draws its own pool of N distinct instances (``task.pool``, keyed by its seed) and
+trains on minibatches drawn uniformly with replacement from it. ``pool_size=None`` ("fresh"): a stream of
+min(steps * batch_size, config.fresh_size) generator samples per run, read in order (each example is seen once when
+the stream is not capped). Pools of different sizes ride in one vmap: each is padded cyclically to the largest
+size, and indices are drawn below the run's own size.
+
+Keys. Run seed s uses jax.random.key(s), folded with 1 (pool), 2 (init), 3 (minibatches), 4 (held-out split),
+5 (larger split), 6 (fresh stream). The same run gives the same metrics bit for bit on the same backend.
+
+Optimization. optax: clip_by_global_norm(grad_clip) then AdamW(weight_decay) with a linear warmup over
+``warmup_fraction * steps`` steps followed by cosine decay to 1% (``schedule="cosine"``) or a constant rate. The
+whole training loop is one ``jax.lax.fori_loop`` inside one jit (vmapped over runs); the Python side only
+steps it from one learning-curve point to the next (log-spaced steps, one compile for all).
+
+Divergence. When the loss or the gradient norm of a run is not finite, that run's parameters freeze at their
+last finite values, ``diverged_step`` records the step, and the other runs go on.
+
+Evaluation splits (per run, ``eval_size`` examples each): "pool" (the first min(N, eval_size) pool instances:
+seen), "heldout" (``task.sample_outside`` the run's pool: unseen; for fresh runs, a sample of the distribution),
+"stratum:<name>" (the held-out examples in each difficulty stratum, with their count), "larger"
+(``task.larger()``, when the task has one). Metrics: the mean of each of the task's per-example scores.
+Iterative models also get test-time compute curves: held-out and larger loss after each of
+1 .. ``test_iterations`` iterations.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from mesabench.models import base as model_base
+from mesabench.models import costs
+from mesabench.tasks import core as task_core
+
+SCHEDULES = ("cosine", "constant")
+MAX_STEPS = 10**7
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """How runs are trained and evaluated (shared by every run of one ``run_experiment`` call).
+
+  Attributes:
+    steps: optimizer steps, 0..1e7 (0 evaluates the initial or fitted model).
+    batch_size: examples per step, 1..65536.
+    learning_rate: peak rate, in (0, 10].
+    weight_decay: AdamW decoupled weight decay, in [0, 1].
+    warmup_fraction: fraction of ``steps`` of linear warmup, in [0, 1).
+    schedule: "cosine" (decay to 1% of the peak) or "constant" (after warmup).
+    grad_clip: global-norm clip, > 0.
+    eval_size: examples per evaluation split, 1..65536.
+    curve_points: log-spaced learning-curve points (the last is ``steps``), 1..64.
+    fresh_size: cap on the stream of fresh examples per run (pool_size None), 1..2**22.
+    test_iterations: iterations of the test-time compute curve of iterative models (None: twice the training T).
+  """
+  steps: int = 400
+  batch_size: int = 64
+  learning_rate: float = 3e-3
+  weight_decay: float = 1e-4
+  warmup_fraction: float = 0.05
+  schedule: str = "cosine"
+  grad_clip: float = 1.0
+  eval_size: int = 256
+  curve_points: int = 8
+  fresh_size: int = 65536
+  test_iterations: int | None = None
+
+  def __post_init__(self):
+    model_base.check_int("steps", self.steps, 0, MAX_STEPS)
+    model_base.check_int("batch_size", self.batch_size, 1, 65536)
+    model_base.check_int("eval_size", self.eval_size, 1, 65536)
+    model_base.check_int("curve_points", self.curve_points, 1, 64)
+    model_base.check_int("fresh_size", self.fresh_size, 1, 2**22)
+    if self.test_iterations is not None:
+      model_base.check_int("test_iterations", self.test_iterations, 1, 1024)
+    model_base.check_choice("schedule", self.schedule, SCHEDULES)
+    for name, lo, hi, lo_open in (("learning_rate", 0.0, 10.0, True), ("weight_decay", 0.0, 1.0, False),
+                                  ("warmup_fraction", 0.0, 1.0, False), ("grad_clip", 0.0, 1e9, True)):
+      v = getattr(self, name)
+      if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v > hi or v < lo or (
+          lo_open and v == lo) or (name == "warmup_fraction" and v >= 1.0):
+        raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}{')' if name == 'warmup_fraction' else ']'}, got {v!r}")
+
+  def to_dict(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One training run: a seed (0 .. 2**31 - 1) and a pool size (None: fresh generator samples)."""
+  seed: int
+  pool_size: int | None = None
+
+  def __post_init__(self):
+    model_base.check_int("seed", self.seed, 0, 2**31 - 1)
+    if self.pool_size is not None:
+      model_base.check_int("pool_size", self.pool_size, 1, task_core.MAX_BATCH)
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+  """clip_by_global_norm then AdamW with the configured warmup + schedule."""
+  warmup = int(config.warmup_fraction * config.steps)
+  lr = config.learning_rate
+  if config.schedule == "cosine":
+    sched = optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(config.steps, warmup + 1), end_value=0.01 * lr)
+  else:
+    sched = optax.join_schedules([optax.linear_schedule(0.0, lr, max(warmup, 1)), optax.constant_schedule(lr)],
+                                 [max(warmup, 1)])
+  return optax.chain(optax.clip_by_global_norm(config.grad_clip),
+                     optax.adamw(sched, weight_decay=config.weight_decay))
+
+
+def curve_steps(steps: int, points: int) -> list[int]:
+  """Log-spaced distinct steps in [1, steps] ending at ``steps`` (at most ``points`` of them; [] for 0 steps)."""
+  if steps == 0:
+    return []
+  return sorted(set(int(round(s)) for s in np.geomspace(1, steps, points)) | {steps})
+
+
+# ------------------------------------------------------------------------------------------------------- data
+
+
+def _keys(seed: int) -> dict[str, jax.Array]:
+  k = jax.random.key(seed)
+  return {name: jax.random.fold_in(k, i) for i, name in
+          enumerate(("pool", "init", "train", "heldout", "larger", "fresh"), start=1)}
+
+
+def _stack(trees):
+  return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _cyclic(batch: task_core.Batch, size: int) -> tuple[jax.Array, dict[str, jax.Array]]:
+  idx = jnp.arange(size) % batch.size
+  return batch.inputs[idx], {k: v[idx] for k, v in batch.targets.items()}
+
+
+@dataclasses.dataclass
+class Data:
+  """Training data of R runs: ``inputs`` [R, P, ...], ``targets`` (dict of [R, P, ...]), ``count`` [R] (each
+  run's own size), ``fresh`` (read in order) and the runs' pools as Batches (None for fresh runs)."""
+  inputs: jax.Array
+  targets: dict[str, jax.Array]
+  count: jax.Array
+  fresh: bool
+  pools: list[task_core.Batch]
+
+
+def prepare_data(task: task_core.Task, runs: Sequence[Run], config: TrainConfig) -> Data:
+  """Pools (or fresh streams) of every run, padded cyclically to a common size and stacked."""
+  fresh = [r.pool_size is None for r in runs]
+  if any(fresh) and not all(fresh):
+    raise ValueError("runs must all have a pool_size or all be fresh (pool_size None) in one call")
+  batches = []
+  for r in runs:
+    keys = _keys(r.seed)
+    if r.pool_size is None:
+      size = max(1, min(config.steps * config.batch_size, config.fresh_size))
+      batches.append(task.sample(keys["fresh"], size))
+    else:
+      batches.append(task.pool(keys["pool"], r.pool_size))
+  size = max(b.size for b in batches)
+  padded = [_cyclic(b, size) for b in batches]
+  return Data(inputs=jnp.stack([p[0] for p in padded]), targets=_stack([p[1] for p in padded]),
+              count=jnp.asarray([b.size for b in batches], jnp.int32), fresh=all(fresh),
+              pools=batches)
+
+
+# --------------------------------------------------------------------------------------------------- training
+
+_CACHE: dict[Any, Any] = {}
+
+
+def _runner(model: model_base.Model, config: TrainConfig, fresh: bool):
+  """jit(vmap(run steps [start, stop) of one run)), cached per (model, config, fresh)."""
+  key = ("runner", model, config, fresh)
+  if key in _CACHE:
+    return _CACHE[key]
+  tx = make_optimizer(config)
+  bsz = config.batch_size
+
+  def one(state, inputs, targets, count, key, start, stop):
+    def body(t, carry):
+      params, opt_state, div, last = carry
+      if fresh:
+        idx = (t * bsz + jnp.arange(bsz, dtype=jnp.int32)) % count
+      else:
+        idx = jax.random.randint(jax.random.fold_in(key, t), (bsz,), 0, count)
+      x = inputs[idx]
+      y = jax.tree_util.tree_map(lambda a: a[idx], targets)
+      loss, grads = jax.value_and_grad(model.loss)(params, x, y)
+      updates, new_opt = tx.update(grads, opt_state, params)
+      new_params = optax.apply_updates(params, updates)
+      ok = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(grads)) & (div < 0)
+      keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)
+      div = jnp.where((div < 0) & ~ok, t, div)
+      return keep(new_params, params), keep(new_opt, opt_state), div, jnp.where(ok, loss, last)
+    return jax.lax.fori_loop(start, stop, body, state)
+
+  fn = jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None, None)))
+  _CACHE[key] = (fn, tx)
+  return fn, tx
+
+
+def _init_and_fit(model, runs, data):
+  key = ("init", model)
+  if key not in _CACHE:
+    _CACHE[key] = jax.jit(jax.vmap(lambda k, x, y: model.fit(model.init(k), x, y)))
+  keys = jnp.stack([_keys(r.seed)["init"] for r in runs])
+  return _CACHE[key](keys, data.inputs, data.targets)
+
+
+def _predictor(model, iterations: int | None = None):
+  key = ("predict", model, iterations)
+  if key not in _CACHE:
+    if iterations is None:
+      f = lambda p, x: model.predict(p, x)
+    else:
+      f = lambda p, x: model.predict_iterations(p, x, iterations)
+    _CACHE[key] = jax.jit(jax.vmap(f))
+  return _CACHE[key]
+
+
+@dataclasses.dataclass
+class Trained:
+  """Output of ``train_runs``: stacked params [R, ...], the step at which each run diverged (-1: never), the
+  learning curves (``curve``: step, train_loss [P][R], pool_loss, heldout_loss), and timings in seconds."""
+  params: Any
+  diverged_step: np.ndarray
+  curve: dict[str, Any]
+  timing: dict[str, float]
+
+
+def train_runs(task: task_core.Task, model: model_base.Model, runs: Sequence[Run], config: TrainConfig,
+               data: Data | None = None, splits: dict[str, list[task_core.Batch]] | None = None) -> Trained:
+  """Trains (or fits, for baselines) every run in one vmapped jit; see the module docstring for data and keys.
+
+  ``splits`` (from ``eval_splits``) adds pool and held-out task loss to the learning curve at each curve step.
+  """
+  if not runs:
+    raise ValueError("runs must hold at least one Run")
+  data = data or prepare_data(task, runs, config)
+  timing = {"compile_s": 0.0, "train_s": 0.0}
+  t0 = time.perf_counter()
+  params = _init_and_fit(model, runs, data)
+  r = len(runs)
+  div = np.full(r, -1, np.int64)
+  curve: dict[str, Any] = {"step": [], "train_loss": [], "pool_loss": [], "heldout_loss": []}
+  if not model.trainable or config.steps == 0:
+    jax.block_until_ready(params)
+    timing["train_s"] = time.perf_counter() - t0
+    return Trained(params, div, curve, timing)
+  fn, tx = _runner(model, config, data.fresh)
+  opt_state = jax.jit(jax.vmap(tx.init))(params)
+  state = (params, opt_state, jnp.full((r,), -1, jnp.int32), jnp.zeros((r,), jnp.float32))
+  keys = jnp.stack([_keys(run.seed)["train"] for run in runs])
+  args = (data.inputs, data.targets, data.count, keys)
+  jax.block_until_ready(state)
+  t1 = time.perf_counter()
+  compiled = fn.lower(state, *args, jnp.int32(0), jnp.int32(1)).compile()
+  timing["compile_s"] = time.perf_counter() - t1
+  eval_s, start, t2 = 0.0, 0, time.perf_counter()
+  for stop in curve_steps(config.steps, config.curve_points):
+    state = compiled(state, *args, jnp.int32(start), jnp.int32(stop))
+    jax.block_until_ready(state)
+    start = stop
+    curve["step"].append(stop)
+    curve["train_loss"].append(np.asarray(state[3]).tolist())
+    if splits is not None:
+      t3 = time.perf_counter()
+      for name in ("pool", "heldout"):
+        counts = splits["pool_count"] if name == "pool" else None
+        losses = _split_metrics(task, model, state[0], splits[name], counts)
+        curve[name + "_loss"].append([None if m is None else m["loss"] for m in losses])
+      eval_s += time.perf_counter() - t3
+  timing["train_s"] = (t1 - t0) + (time.perf_counter() - t2) - eval_s
+  timing["curve_eval_s"] = eval_s
+  return Trained(state[0], np.asarray(state[2]).astype(np.int64), curve, timing)
+
+
+# ------------------------------------------------------------------------------------------------- evaluation
+
+
+def eval_splits(task: task_core.Task, runs: Sequence[Run], data: Data, config: TrainConfig) -> dict[str, Any]:
+  """Per-run evaluation batches: "pool", "heldout", "larger" (when ``task.larger()`` exists), each a list of R
+  Batches of ``eval_size`` examples, and "pool_count" (how many leading pool examples are distinct and scored)."""
+  e = config.eval_size
+  out: dict[str, Any] = {"pool": [], "pool_count": [], "heldout": []}
+  try:
+    larger = task.larger()
+  except ValueError:
+    larger = None
+  if larger is not None:
+    out["larger"] = []
+  for i, r in enumerate(runs):
+    keys = _keys(r.seed)
+    pool = data.pools[i]
+    out["pool"].append(pool.take(jnp.arange(e) % pool.size))
+    out["pool_count"].append(min(pool.size, e))
+    if data.fresh:  # a fresh stream has no "outside": a new sample of the distribution stands for unseen
+      out["heldout"].append(task.sample(keys["heldout"], e))
+    elif pool.size < task.space_size:
+      out["heldout"].append(task.sample_outside(keys["heldout"], e, pool))
+    else:
+      out["heldout"].append(None)
+    if larger is not None:
+      out["larger"].append(larger.sample(keys["larger"], e))
+  return out
+
+
+def _predict_stacked(model, params, batches, iterations=None):
+  present = [b for b in batches if b is not None]
+  width = max(b.size for b in present)
+  inputs = jnp.stack([(b if b is not None else present[0]).inputs[:width] for b in batches])
+  return np.asarray(_predictor(model, iterations)(params, inputs))
+
+
+def _split_metrics(task, model, params, batches, counts=None, masks=None) -> list[dict[str, float] | None]:
+  """Mean task scores per run on ``batches`` (scoring the first ``counts[i]`` examples, or those in ``masks``)."""
+  preds = _predict_stacked(model, params, batches)
+  out = []
+  for i, b in enumerate(batches):
+    if b is None:
+      out.append(None)
+      continue
+    m = b.size if counts is None else counts[i]
+    scores = task.score(b.take(jnp.arange(m)), jnp.asarray(preds[i][:m]))
+    out.append(_means(scores, None if masks is None else masks[i][:m]))
+  return out
+
+
+def _means(scores: dict[str, jax.Array], mask=None) -> dict[str, float] | None:
+  if mask is not None:
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+      return None
+  res = {}
+  for k, v in scores.items():
+    v = np.asarray(v, np.float64)
+    res[k] = float(v[mask].mean() if mask is not None else v.mean())
+  res["count"] = int(mask.sum()) if mask is not None else int(next(iter(scores.values())).shape[0])
+  return res
+
+
+def evaluate_runs(task: task_core.Task, model: model_base.Model, params: Any, splits: dict[str, Any],
+                  test_iterations: int | None = None) -> list[dict[str, Any]]:
+  """Per-run split metrics {"splits": {split: {metric: mean, "count": n}}} (+ "iterations" for iterative models)."""
+  r = len(splits["pool"])
+  results: list[dict[str, Any]] = [{"splits": {}} for _ in range(r)]
+  for name, counts in (("pool", splits["pool_count"]), ("heldout", None), ("larger", None)):
+    if name not in splits:
+      continue
+    for i, m in enumerate(_split_metrics(task, model, params, splits[name], counts)):
+      if m is not None:
+        results[i]["splits"][name] = m
+  for stratum in task.strata:
+    masks = [None if b is None else b.info["strata"][stratum] for b in splits["heldout"]]
+    mets = _split_metrics(task, model, params, splits["heldout"], masks=[
+        np.ones(1, bool) if m is None else m for m in masks])
+    for i, m in enumerate(mets):
+      if m is not None and masks[i] is not None:
+        results[i]["splits"]["stratum:" + stratum] = m
+  if model.iterative:
+    t = test_iterations or 2 * model.options.get("iterations", model.options.get("steps", 1))
+    for name in ("heldout", "larger"):
+      if name not in splits:
+        continue
+      preds = _predict_stacked(model, params, splits[name], iterations=t)  # [R, T, E]
+      for i, b in enumerate(splits[name]):
+        if b is None:
+          continue
+        losses = [float(np.mean(np.asarray(task.score(b, jnp.asarray(preds[i][j]))["loss"], np.float64)))
+                  for j in range(t)]
+        results[i].setdefault("iterations", {"iteration": list(range(1, t + 1))})[name + "_loss"] = losses
+  return results
+
+
+# ------------------------------------------------------------------------------------------------------ compute
+
+
+def compute_costs(task: task_core.Task, model: model_base.Model, config: TrainConfig, params_one: Any,
+                  sample_inputs: jax.Array) -> dict[str, float]:
+  """params, forward FLOPs per example (XLA), train-step FLOPs per example, and per-run totals
+  (training_flops = steps * batch_size * train FLOPs per example; examples_seen = steps * batch_size)."""
+  del task
+  out = {"params": model.param_count(params_one),
+         "flops_per_example": model.flops_per_example(params_one, sample_inputs)}
+  if model.trainable and config.steps > 0:
+    key = ("train_flops", model, config)
+    if key not in _CACHE:
+      tx = make_optimizer(config)
+
+      def step(params, opt_state, x, y):
+        loss, grads = jax.value_and_grad(model.loss)(params, x, y)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+      b = config.batch_size
+      x = jnp.zeros((b,) + tuple(model.spec.input_shape), jnp.float32)
+      y = _dummy_targets(model.spec, b)
+      _CACHE[key] = costs.xla_flops(step, params_one, tx.init(params_one), x, y) / b
+    out["train_flops_per_example"] = _CACHE[key]
+    out["examples_seen"] = config.steps * config.batch_size
+    out["training_flops"] = out["train_flops_per_example"] * out["examples_seen"]
+  else:
+    out.update(train_flops_per_example=0.0, examples_seen=0, training_flops=0.0)
+  return out
+
+
+def _dummy_targets(spec, b):
+  if spec.output_kind == "interval":
+    return {"x": jnp.zeros((b,), jnp.float32), "value": jnp.zeros((b,), jnp.float32)}
+  return {"k": jnp.zeros((b,), jnp.int32), "r": jnp.zeros((b,), jnp.int32),
+          "k_bits": jnp.zeros((b, spec.output_bits), jnp.float32)}
+
+
+# ------------------------------------------------------------------------------------------------- experiment
+
+
+def run_experiment(task: task_core.Task, model: model_base.Model, runs: Sequence[Run],
+                   config: TrainConfig) -> list[dict[str, Any]]:
+  """Trains and evaluates every run (one vmapped jit); returns one result dict per run, in order:
+
+  {"seed", "pool_size", "diverged_step" (None or the step), "splits", "curve", "iterations" (iterative models),
+   "compute" (``compute_costs``), "timing" (seconds shared by the call: data_s, compile_s, train_s, eval_s,
+   runs)}.
+  """
+  runs = list(runs)
+  t0 = time.perf_counter()
+  data = prepare_data(task, runs, config)
+  splits = eval_splits(task, runs, data, config)
+  data_s = time.perf_counter() - t0
+  trained = train_runs(task, model, runs, config, data=data, splits=splits)
+  t1 = time.perf_counter()
+  evals = evaluate_runs(task, model, trained.params, splits, config.test_iterations)
+  eval_s = time.perf_counter() - t1
+  timing = {"data_s": data_s, "eval_s": eval_s, "runs": len(runs), **trained.timing}
+  results = []
+  shared_costs = None
+  for i, r in enumerate(runs):
+    params_i = jax.tree_util.tree_map(lambda a: a[i], trained.params)
+    if not model.trainable:  # the baseline's own (unpadded) memory
+      pool = data.pools[i]
+      params_i = model.fit(model.init(_keys(r.seed)["init"]), pool.inputs, pool.targets)
+      comp = compute_costs(task, model, config, params_i, splits["heldout"][i].inputs[:64]
+                           if splits["heldout"][i] is not None else pool.inputs[:64])
+    else:
+      if shared_costs is None:
+        shared_costs = compute_costs(task, model, config, params_i, splits["pool"][i].inputs[:64])
+      comp = shared_costs
+    div = int(trained.diverged_step[i])
+    curve = {"step": list(trained.curve["step"])}
+    for k in ("train_loss", "pool_loss", "heldout_loss"):
+      curve[k] = [row[i] for row in trained.curve[k]]
+    res = {"seed": r.seed, "pool_size": r.pool_size, "diverged_step": None if div < 0 else div,
+           "splits": evals[i]["splits"], "curve": curve, "compute": comp, "timing": timing}
+    if "iterations" in evals[i]:
+      res["iterations"] = evals[i]["iterations"]
+    results.append(res)
+  return results

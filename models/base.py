@@ -1,0 +1,242 @@
+"""The model interface of the zoo, the task heads and the registry of model ids.
+
+A model is bound to a task's ``Spec`` (never to task code): it maps ``Batch.inputs`` (float32 [B, *input_shape]) to
+the task's answer. Every model, trained or not, exposes the same pure functions, so the harness treats them alike:
+
+    model = mesabench.models.make("mlp", task.spec, width=64)
+    params = model.init(key)                       # pytree of arrays
+    params = model.fit(params, pool.inputs, pool.targets)   # baselines memorize/prepare; identity for nets
+    loss = model.loss(params, batch.inputs, batch.targets)  # scalar training surrogate (nets only)
+    prediction = model.predict(params, batch.inputs)        # what ``task.score`` takes: x [B] or k [B]
+
+Heads (what a network's last layer means):
+  * "interval" outputs (PolyMax): ``bins`` scores over equal bins of [0, 1] plus one offset per bin; the prediction
+    is x = (b + sigmoid(offset_b)) / bins at the best bin b, so x is always in [0, 1]. Training loss: cross-entropy
+    of the target's bin plus the squared error of the offset within the target bin (both in [0, inf)).
+  * "integer" outputs (ModSearch), ``head="classes"`` (default): logits over [0, num_classes); prediction argmax;
+    loss cross-entropy of k. ``head="bits"``: one logit per bit of k (spec.output_bits, LSB first); prediction the
+    thresholded bits read as an integer (may exceed the legal range, which the task scores as the worst answer);
+    loss binary cross-entropy of ``targets["k_bits"]``.
+Iterative models (``looped``, ``memory``) return head outputs for every iteration, [T, B, H]; their ``predict``
+returns the last iteration's answer and ``predict_iterations`` all of them, [T, B].
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Callable, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from mesabench.models import costs
+from mesabench.tasks.core import Spec
+
+HEADS = ("classes", "bits")
+MAX_BINS = 4096
+
+
+# ------------------------------------------------------------------------------------------------- config checks
+
+
+def check_int(name: str, value: Any, lo: int, hi: int) -> int:
+  """``value`` as int; ValueError naming ``name`` unless it is an integer in [lo, hi]."""
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= int(value) <= hi:
+    raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+  return int(value)
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+  if value not in choices:
+    raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+  return value
+
+
+# ------------------------------------------------------------------------------------------------------- heads
+
+
+def head_size(spec: Spec, head: str, bins: int) -> int:
+  """Width H of the last layer for ``spec``'s output kind (see the module docstring)."""
+  if spec.output_kind == "interval":
+    return 2 * bins
+  if spec.output_kind == "integer":
+    return int(spec.num_classes) if head == "classes" else int(spec.output_bits)
+  raise ValueError(f"spec.output_kind must be 'interval' or 'integer', got {spec.output_kind!r}")
+
+
+def head_loss(spec: Spec, head: str, bins: int, out: jax.Array, targets: Mapping[str, jax.Array]) -> jax.Array:
+  """Per-example training loss [B] (float32, >= 0) of head outputs ``out`` [B, H] against the task's targets."""
+  if spec.output_kind == "interval":
+    x = jnp.clip(targets["x"].astype(jnp.float32), 0.0, 1.0)
+    scaled = x * bins
+    b = jnp.clip(jnp.floor(scaled).astype(jnp.int32), 0, bins - 1)
+    frac = scaled - b.astype(jnp.float32)
+    ce = optax.softmax_cross_entropy_with_integer_labels(out[:, :bins], b)
+    off = jax.nn.sigmoid(jnp.take_along_axis(out[:, bins:], b[:, None], axis=1)[:, 0])
+    return ce + (off - frac) ** 2
+  if head == "classes":
+    k = jnp.clip(targets["k"].astype(jnp.int32), 0, out.shape[-1] - 1)
+    return optax.softmax_cross_entropy_with_integer_labels(out, k)
+  return jnp.mean(optax.sigmoid_binary_cross_entropy(out, targets["k_bits"].astype(jnp.float32)), axis=-1)
+
+
+def head_predict(spec: Spec, head: str, bins: int, out: jax.Array) -> jax.Array:
+  """Predictions from head outputs [..., H]: x float32 in [0, 1] (interval) or k int32 (integer), shape [...]."""
+  if spec.output_kind == "interval":
+    b = jnp.argmax(out[..., :bins], axis=-1)
+    off = jax.nn.sigmoid(jnp.take_along_axis(out[..., bins:], b[..., None], axis=-1)[..., 0])
+    return jnp.clip((b.astype(jnp.float32) + off) / bins, 0.0, 1.0)
+  if head == "classes":
+    return jnp.argmax(out, axis=-1).astype(jnp.int32)
+  bits = (out > 0).astype(jnp.int32)
+  return jnp.sum(bits << jnp.arange(out.shape[-1], dtype=jnp.int32), axis=-1)
+
+
+def tokens(spec: Spec, inputs: jax.Array) -> jax.Array:
+  """Inputs [B, *input_shape] as a token sequence [B, L, F]: a 1-D input is L scalar tokens (coefficients or
+  bits, F = 1); a 2-D input [L, F] is L tokens of F features (e.g. the bits of one coefficient)."""
+  b = inputs.shape[0]
+  if len(spec.input_shape) == 1:
+    return inputs.reshape(b, spec.input_shape[0], 1)
+  return inputs.reshape(b, spec.input_shape[0], int(np.prod(spec.input_shape[1:])))
+
+
+# ------------------------------------------------------------------------------------------------------ models
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+  """A zoo model bound to a task spec. Hashable (usable as a static jit argument); methods are pure.
+
+  Attributes:
+    model_id: registry id ("mlp", "transformer", "looped", "memory", "lookup", "search").
+    spec: the task's spec.
+    config: the full model config (defaults filled in) as sorted (name, value) pairs.
+  """
+  model_id: str
+  spec: Spec
+  config: tuple[tuple[str, Any], ...]
+
+  trainable = True
+  iterative = False
+
+  @property
+  def options(self) -> dict[str, Any]:
+    return dict(self.config)
+
+  def config_dict(self) -> dict[str, Any]:
+    """The config as a JSON-able dict (what result files record and ``make`` accepts back)."""
+    return json.loads(json.dumps(self.options))
+
+  def init(self, key: jax.Array) -> Any:
+    raise NotImplementedError
+
+  def fit(self, params: Any, inputs: jax.Array, targets: Mapping[str, jax.Array]) -> Any:
+    """Parameters after seeing the training pool (``inputs`` [N, ...], its targets); nets return ``params``."""
+    del inputs, targets
+    return params
+
+  def loss(self, params: Any, inputs: jax.Array, targets: Mapping[str, jax.Array]) -> jax.Array:
+    raise NotImplementedError
+
+  def predict(self, params: Any, inputs: jax.Array, **kwargs) -> jax.Array:
+    raise NotImplementedError
+
+  def param_count(self, params: Any) -> int:
+    """Scalars in ``params`` (for ``lookup``: the stored pool, its memory)."""
+    return costs.param_count(params)
+
+  def flops_per_example(self, params: Any, inputs: jax.Array) -> float:
+    """FLOPs of one example's ``predict`` by XLA's cost analysis, measured on the batch ``inputs``."""
+    return costs.flops_per_example(lambda p, x: self.predict(p, x), params, inputs, batch_size=inputs.shape[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class NetModel(Model):
+  """A Flax linen network with a task head. Subclasses implement ``module()`` (the linen module of their config)."""
+
+  def module(self) -> nn.Module:
+    raise NotImplementedError
+
+  @property
+  def head(self) -> str:
+    return self.options["head"]
+
+  @property
+  def bins(self) -> int:
+    return self.options["bins"]
+
+  @property
+  def out_size(self) -> int:
+    return head_size(self.spec, self.head, self.bins)
+
+  def init(self, key):
+    dummy = jnp.zeros((1,) + tuple(self.spec.input_shape), jnp.float32)
+    return self.module().init(key, dummy)["params"]
+
+  def outputs(self, params, inputs, **kwargs):
+    """Head outputs [B, H] (or [T, B, H] for iterative models)."""
+    return self.module().apply({"params": params}, inputs, **kwargs)
+
+  def loss(self, params, inputs, targets):
+    """Mean training loss over the batch (scalar float32); iterative models average the configured iterations."""
+    out = self.outputs(params, inputs)
+    if out.ndim == 2:
+      return jnp.mean(head_loss(self.spec, self.head, self.bins, out, targets))
+    if self.options.get("loss_on", "last") == "last":
+      return jnp.mean(head_loss(self.spec, self.head, self.bins, out[-1], targets))
+    per = jax.vmap(lambda o: jnp.mean(head_loss(self.spec, self.head, self.bins, o, targets)))(out)
+    return jnp.mean(per)
+
+  def predict(self, params, inputs, **kwargs):
+    out = self.outputs(params, inputs, **kwargs)
+    if out.ndim == 3:
+      out = out[-1]
+    return head_predict(self.spec, self.head, self.bins, out)
+
+
+def head_defaults(spec: Spec, config: dict[str, Any]) -> dict[str, Any]:
+  """Checks and fills the head options: ``head`` (integer outputs: "classes" | "bits") and ``bins`` (2..4096)."""
+  head = check_choice("head", config.get("head", "classes"), HEADS)
+  bins = check_int("bins", config.get("bins", 64), 2, MAX_BINS)
+  return {"head": head, "bins": bins}
+
+
+# ---------------------------------------------------------------------------------------------------- registry
+
+_REGISTRY: dict[str, Callable[..., Model]] = {}
+
+
+def register(model_id: str, factory: Callable[..., Model]) -> None:
+  """Registers ``factory(spec, **config) -> Model`` under ``model_id``; registering an id twice is an error."""
+  if model_id in _REGISTRY:
+    raise ValueError(f"model id {model_id!r} is already registered")
+  _REGISTRY[model_id] = factory
+
+
+def registered() -> tuple[str, ...]:
+  """The registered model ids, sorted."""
+  return tuple(sorted(_REGISTRY))
+
+
+def make(model_id: str, spec: Spec, **config: Any) -> Model:
+  """The model ``model_id`` for ``spec`` with ``config``; unknown ids raise a ValueError listing the known ones.
+
+  Unknown config names raise a ValueError naming them and the accepted ones.
+  """
+  if model_id not in _REGISTRY:
+    raise ValueError(f"unknown model id {model_id!r}; known ids: {', '.join(registered())}")
+  if not isinstance(spec, Spec):
+    raise ValueError(f"spec must be a mesabench.tasks.Spec (task.spec), got {type(spec).__name__}")
+  return _REGISTRY[model_id](spec, **config)
+
+
+def finish_config(model_id: str, given: dict[str, Any], filled: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+  """Sorted config pairs; ValueError if ``given`` holds names the model does not accept."""
+  extra = sorted(set(given) - set(filled))
+  if extra:
+    raise ValueError(f"unknown config for model {model_id!r}: {extra}; accepted: {sorted(filled)}")
+  return tuple(sorted(filled.items()))
