@@ -59,10 +59,11 @@ class Layer:
   out_dim: int
   relu: bool
   groups: tuple[Group, ...]
+  counted_connections: int = -1
 
   @property
   def num_connections(self) -> int:
-    return int(self.rows.size)
+    return int(self.rows.size) if self.counted_connections < 0 else self.counted_connections
 
   def group(self, name: str) -> Group:
     for g in self.groups:
@@ -196,13 +197,23 @@ class LayerBuilder:
     return layer, {"w": w, "b": b}, layout
 
 
-def build_stack(input_layout: dict[str, tuple[int, int]], steps) -> tuple[list[Layer], list[dict], dict]:
-  """Builds consecutive layers: ``steps`` is a list of callables LayerBuilder -> None (one per layer)."""
+def build_stack(input_layout: dict[str, tuple[int, int]], steps, counts_only: bool = False
+                ) -> tuple[list[Layer], list[dict], dict]:
+  """Builds consecutive layers: ``steps`` is a list of callables LayerBuilder -> None (one per layer).
+
+  counts_only: keep each layer's sizes only (a ``Layer`` with empty rows/cols and ``counted_connections`` set,
+  params None), so that very large networks can be counted exactly without being held in memory.
+  """
   layers, params, layout = [], [], input_layout
   for step in steps:
     lb = LayerBuilder(layout)
     step(lb)
     layer, p, layout = lb.build()
+    if counts_only:
+      layer = Layer(rows=np.zeros(0, np.int32), cols=np.zeros(0, np.int32), in_dim=layer.in_dim,
+                    out_dim=layer.out_dim, relu=layer.relu, groups=layer.groups,
+                    counted_connections=layer.num_connections)
+      p = None
     layers.append(layer)
     params.append(p)
   return layers, params, layout
@@ -210,7 +221,11 @@ def build_stack(input_layout: dict[str, tuple[int, int]], steps) -> tuple[list[L
 
 def layer_forward(layer: Layer, p: dict[str, Any], x):
   """relu(A x + b) (or A x + b) for activations x [in_dim, batch]; jnp, traceable; exact as the module says."""
-  contrib = x[layer.cols] * p["w"][:, None]
+  # A plain gather (indices are in range by construction; jnp indexing would add negative-index selects).
+  dims = jax.lax.GatherDimensionNumbers(offset_dims=(1,), collapsed_slice_dims=(0,), start_index_map=(0,))
+  picked = jax.lax.gather(x, np.asarray(layer.cols, np.int32)[:, None], dims, (1, x.shape[1]),
+                          mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
+  contrib = picked * p["w"][:, None]
   y = jax.ops.segment_sum(contrib, layer.rows, num_segments=layer.out_dim, indices_are_sorted=True)
   y = y + p["b"][:, None]
   return jnp.maximum(y, 0.0) if layer.relu else y
@@ -238,13 +253,13 @@ def stack_forward_numpy(layers: Sequence[Layer], params: Sequence[dict], x: np.n
 
 
 def stack_forward_trace(layers: Sequence[Layer], params: Sequence[dict], x) -> list[np.ndarray]:
-  """Activations of every layer (numpy float64), for explanations and exactness checks."""
+  """Activations of every layer (numpy float64, the CSR engine of ``stack_forward_numpy``), for explanations and
+  exactness checks."""
   out = []
-  with jax.enable_x64(True):
-    x = jnp.asarray(x, jnp.float64)
-    for layer, p in zip(layers, params):
-      x = layer_forward(layer, p, x)
-      out.append(np.asarray(x))
+  x = np.asarray(x, np.float64)
+  for layer, p in zip(layers, params):
+    x = stack_forward_numpy([layer], [p], x)
+    out.append(x)
   return out
 
 

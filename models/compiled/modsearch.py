@@ -16,7 +16,7 @@ Architectures (all: sparse layers, affine-then-ReLU, float64 integers, exact for
     parameters, connections and depth proportional to n_max**0.7.
   * ``wide``: every candidate i <= K(n_max) gets its residue in parallel: i*i mod n is built from the parent
     floor(i/2) by (2j + b)**2 = 4 j*j + b (4j + 1), reduced from [0, 8n) by three conditional subtractions (4n, 2n,
-    n); then an argmax tournament tree. Width proportional to n_max**0.7, depth to log n_max.
+    n), and zeroed for i > K so that out-of-range candidates stay small; then an argmax tournament tree. Width proportional to n_max**0.7, depth to log n_max.
   * ``banded``: only band tops (the largest k <= K with q*n <= k*k < (q+1)*n) can be maximizers; for each band
     q <= floor(n_max**0.4) the top and its square are found digit by digit (restoring square root with the extra
     condition t <= K), then the same tournament. Parameters proportional to n_max**0.4 * log2(n_max**0.7).
@@ -417,7 +417,7 @@ class ModSearchNet:
     return [(f"L{li + 1}", layer, a[:, 0]) for li, (layer, a) in enumerate(zip(self.layers, acts))]
 
 
-def _build_looped(arch: str, n_max: int) -> ModSearchNet:
+def _build_looped(arch: str, n_max: int, counts_only: bool = False) -> ModSearchNet:
   k_max = kmax_int(n_max)
   m = big_m(2 * n_max + 2 * k_max)
   rec = arch == "recurrent"
@@ -432,8 +432,8 @@ def _build_looped(arch: str, n_max: int) -> ModSearchNet:
     for a, b in zip(cell_l, cell_l1):
       if not (np.array_equal(a.rows, b.rows) and np.array_equal(a.cols, b.cols)):
         raise AssertionError("unrolled copies must share one sparsity pattern")
-    j = np.arange(1, k_max + 1, dtype=np.float64)[:, None]
-    cell_p = [{"w": np.broadcast_to(q0["w"], (k_max,) + q0["w"].shape).copy(),
+    j = np.arange(1, (2 if counts_only else k_max) + 1, dtype=np.float64)[:, None]
+    cell_p = [{"w": np.broadcast_to(q0["w"], (j.size,) + q0["w"].shape).copy(),
                "b": q0["b"][None] + j * (q1["b"] - q0["b"])[None]} for q0, q1 in zip(p0, p1)]
     copies = k_max
   if out_layout != layout:
@@ -453,7 +453,7 @@ def _wide_levels(k_max: int) -> list[np.ndarray]:
   return levels
 
 
-def _build_wide(n_max: int) -> ModSearchNet:
+def _build_wide(n_max: int, counts_only: bool = False) -> ModSearchNet:
   k_max = kmax_int(n_max)
   m = big_m(2 * n_max + 2 * k_max)
   steps = []
@@ -514,8 +514,9 @@ def _build_wide(n_max: int) -> ModSearchNet:
       def gamma(lb, a=a, c=c):
         x, cc = Expr.unit("x", c), Expr.unit("c", c)
         n = Expr.unit("n", c, np.zeros(c, np.int64))
-        lb.add("keep", x - m * cc, "x if c = 0 else 0")
-        lb.add("wrap", x - a * n - m * (1 - cc), f"x - {int(a)}n if c = 1 else 0")
+        v = Expr.unit("v", c)
+        lb.add("keep", x - m * cc - m * (1 - v), "x if c = 0 (and i <= K) else 0")
+        lb.add("wrap", x - a * n - m * (1 - cc) - m * (1 - v), f"x - {int(a)}n if c = 1 (and i <= K) else 0")
         lb.carry("v", "n", "K")
         if done[0]:
           lb.carry("y_done")
@@ -530,12 +531,12 @@ def _build_wide(n_max: int) -> ModSearchNet:
   steps.append(final_y)
 
   # Build the residue part first: the tournament's Exprs refer to its final layout.
-  res_layers, res_params, layout = L.build_stack(_INPUT, steps)
+  res_layers, res_params, layout = L.build_stack(_INPUT, steps, counts_only)
   y = Expr.concat([Expr.constant(1, 1.0), Expr.unit("y_done", k_max)])  # candidate 0: residue 0
   k = Expr.constant(k_max + 1, np.arange(k_max + 1, dtype=np.float64))
   t_steps = []
   _tournament(t_steps, y, k, m)
-  t_layers, t_params, _ = L.build_stack(layout, t_steps)
+  t_layers, t_params, _ = L.build_stack(layout, t_steps, counts_only)
   return ModSearchNet(arch="wide", n_max=n_max, m=m, params=res_params + t_params, layers=res_layers + t_layers)
 
 
@@ -608,3 +609,31 @@ def modsearch_net(arch: str, n_max: int = N_MAX) -> ModSearchNet:
   if arch == "wide":
     return _build_wide(n_max)
   return _build_banded(n_max)
+
+
+def size_counts(arch: str, n_max: int) -> dict[str, int]:
+  """Exact sizes of ``modsearch_net(arch, n_max)`` counted from its structure without holding its parameters:
+  num_params, num_connections, num_units, depth, flops_per_query (at n = n_max, the worst case), cells (copies or
+  recurrence steps of the cell at n_max; 1 for one-pass archs), n_max up to 2**30."""
+  if arch not in ARCHS:
+    raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+  n_max = _validate_n_max(n_max)
+  if arch in ("recurrent", "unrolled"):
+    net = _build_looped(arch, n_max, counts_only=True)
+    net.num_copies = kmax_int(n_max) if arch == "unrolled" else 1
+  elif arch == "wide":
+    net = _build_wide(n_max, counts_only=True)
+  else:
+    net = _build_banded(n_max)
+  return {"num_params": net.num_params, "num_connections": net.num_connections, "num_units": net.num_units,
+          "depth": net.depth, "flops_per_query": net.flops_per_query(n_max),
+          "cells": kmax_int(n_max) if arch in ("recurrent", "unrolled") else 1}
+
+
+def kmax_layer_size(n_max: int) -> dict[str, int]:
+  """Size of computing K = floor(n**0.7) inside a network instead of taking it as an input: one hidden layer
+  of 2 K(n_max) ReLUs relu(n - T_j + 1), relu(n - T_j) at the thresholds T_j = ceil(j**(10/7)) (the least n with
+  j**10 <= n**7), summed by one output unit: K(n) = sum_j 1[n >= T_j] for n <= n_max."""
+  k = kmax_int(_validate_n_max(n_max))
+  return {"num_params": 2 * k * 2 + 2 * k + 1, "num_connections": 2 * k + 2 * k, "num_units": 2 * k + 1,
+          "depth": 2}

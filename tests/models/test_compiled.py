@@ -1,0 +1,172 @@
+"""The compiled ModSearch networks equal the seed's loop (tracr-style), are affine-then-ReLU only, and obey their size law."""
+import jax
+import numpy as np
+import pytest
+
+from mesabench.benchmarks import compiled as bench
+from mesabench.kernels import modsearch as kernel
+from mesabench.models import costs
+from mesabench.models.compiled import layers as L
+from mesabench.models.compiled import modsearch as ms
+
+N_ALL = 20_000
+SMALL = N_ALL  # n_max of the networks checked on every n <= 20,000
+
+
+def python_loop(n: int) -> int:
+  """The seed's program written out again, independently of the package (K from Python integers)."""
+  big_k = 0
+  while (big_k + 1)**10 <= n**7:
+    big_k += 1
+  k = 0
+  for i in range(1, big_k + 1):
+    if (i * i) % n > (k * k) % n:
+      k = i
+  return k
+
+
+@pytest.fixture(scope="module")
+def expected_all():
+  """k for every n in 1..20,000: the exact int32 reference, itself checked against the Python loop on a subset."""
+  n = np.arange(1, N_ALL + 1)
+  k = np.asarray(kernel.search_reference(n.astype(np.int32), "banded")[0]).astype(np.int64)
+  subset = list(range(1, 400)) + list(range(400, N_ALL + 1, 97)) + [N_ALL]
+  assert [int(k[v - 1]) for v in subset] == [python_loop(v) for v in subset]
+  return n, k
+
+
+@pytest.fixture(scope="module")
+def nets():
+  return {arch: ms.modsearch_net(arch, SMALL) for arch in ms.ARCHS}
+
+
+@pytest.mark.parametrize("arch", ms.ARCHS)
+def test_equals_the_loop_for_every_n_up_to_20000(arch, nets, expected_all):
+  n, expected = expected_all
+  k, r = nets[arch].apply_with_residue(n)
+  assert np.array_equal(k, expected)
+  assert np.array_equal(r, (k * k) % n)
+
+
+@pytest.mark.parametrize("arch,n_max,count", [("recurrent", 2**30, 4), ("unrolled", 2**16, 64),
+                                              ("wide", 2**20, 64), ("banded", 2**30, 32)])
+def test_equals_the_loop_at_random_n_up_to_n_max(arch, n_max, count):
+  rng = np.random.default_rng(5)
+  # Random n over the whole range (log-uniform and uniform), the top edge, and a perfect 10th power.
+  n = np.concatenate([rng.integers(1, n_max + 1, count // 2),
+                      np.exp2(rng.uniform(0, np.log2(n_max), count - count // 2)).astype(np.int64),
+                      [n_max, 1024, 1]])
+  n = np.clip(n, 1, n_max)
+  net = ms.modsearch_net(arch, n_max)
+  expected = np.asarray(kernel.search_reference(n.astype(np.int32), "banded")[0])
+  assert np.array_equal(net.apply(n), expected)
+  small = n[n <= 3 * 10**5][:4]
+  assert [int(v) for v in net.apply(small)] == [python_loop(int(v)) for v in small]
+
+
+def test_edge_n_is_2_pow_30_in_float64():
+  # K(2**30) = 2**21 exactly; the banded net's largest pre-activations exceed 2**42 there, beyond float32.
+  net = ms.modsearch_net("banded", 2**30)
+  n = np.asarray([2**30, 2**30 - 1, 2**30 - 2])
+  expected = np.asarray(kernel.search_reference(n.astype(np.int32), "brute")[0])
+  assert np.array_equal(net.apply(n), expected)
+  acts = L.stack_forward_trace(net.layers, net.params, net.inputs(n))
+  L.check_exact_range(acts)
+  assert max(float(np.max(np.abs(a))) for a in acts) >= 2**42
+
+
+@pytest.mark.parametrize("arch", ms.ARCHS)
+def test_forward_contains_only_affine_and_relu_primitives(arch):
+  net = ms.modsearch_net(arch, 256)
+  x = net.inputs(np.arange(1, 9))
+  with jax.enable_x64(True):
+    jaxpr = jax.make_jaxpr(lambda p, x: net.forward(p, x, steps=8))(net.params, x)
+  prims = L.primitives(jaxpr)
+  assert prims <= L.ALLOWED_PRIMITIVES, prims - L.ALLOWED_PRIMITIVES
+  assert not prims & {"lt", "gt", "ge", "le", "eq", "select_n", "floor", "div", "rem", "while", "cond"}
+  # Every layer is affine (then ReLU): only the read-out may skip the ReLU, and every weight is an integer.
+  for layer, p in zip(net.layers, net.params["cell"] if arch in ("recurrent", "unrolled") else net.params):
+    assert layer.relu
+    assert np.all(np.asarray(p["w"]) == np.round(p["w"])) and np.all(np.asarray(p["b"]) == np.round(p["b"]))
+
+
+def test_jax_and_numpy_engines_agree_on_one_pass_nets():
+  n = np.arange(1, 65)
+  for arch in ("wide", "banded"):
+    net = ms.modsearch_net(arch, 64)
+    assert np.array_equal(net.apply(n, engine="jax"), net.apply(n, engine="numpy"))
+
+
+@pytest.mark.parametrize("arch", ms.ARCHS)
+def test_sizes_agree_with_costs_and_structure(arch):
+  for n_max in (16, 1000, 2**12):
+    net = ms.modsearch_net(arch, n_max)
+    counted = ms.size_counts(arch, n_max)
+    assert net.num_params == costs.param_count(net.params) == counted["num_params"]
+    assert net.num_connections == counted["num_connections"]
+    assert counted["num_connections"] == sum(int(np.count_nonzero(w)) for w in jax.tree_util.tree_leaves(
+        jax.tree_util.tree_map(lambda a: a, [p["w"] for p in (
+            [net.params["init"], *net.params["cell"], net.params["readout"]]
+            if arch in ("recurrent", "unrolled") else net.params)])))
+    assert net.depth == counted["depth"] and net.flops_per_query(n_max) == counted["flops_per_query"]
+  rec = ms.modsearch_net("recurrent", 2**12)
+  assert rec.flops_per_query(2**12) > rec.flops_per_query(100) > 0
+
+
+def test_a_wrong_weight_is_caught():
+  net = ms.modsearch_net("banded", 2**12)
+  n = np.arange(1, 2**12 + 1)
+  good = net.apply(n)
+  layer = next(i for i, l in enumerate(net.layers) if any(g.name == "c" for g in l.groups))
+  net.params[layer]["b"] = net.params[layer]["b"] + 1.0  # every digit test answers "yes"
+  assert not np.array_equal(net.apply(n), good)
+
+
+def test_size_law_exponents():
+  result = bench.size_law(max_exp=22, min_exp=8, progress=False)
+  exps = {a: d["exponents"] for a, d in result["archs"].items()}
+  assert abs(exps["recurrent"]["num_params"] - 0.0) <= 0.05
+  assert abs(exps["unrolled"]["num_params"] - 0.7) <= 0.05
+  assert abs(exps["wide"]["num_params"] - 0.7) <= 0.05
+  # Banded: n**0.4 bands times log2(K) digits of the restoring square root; per digit the law is n**0.4.
+  assert abs(exps["banded"]["num_params_per_digit"] - 0.4) <= 0.05
+  assert 0.4 < exps["banded"]["num_params"] <= 0.6
+  assert abs(exps["recurrent"]["flops_per_query"] - 0.7) <= 0.05
+  assert exps["wide"]["depth"] < 0.2 and abs(exps["unrolled"]["depth"] - 0.7) <= 0.05
+  assert abs(result["table"]["exponent"] - 1.0) <= 0.1
+  # The recurrent cell beats the table almost at once; the others only once the table has grown.
+  # (153 float64 parameters = 9,792 bits: the table of n_max * 8 bits is that large at n_max = 1,224.)
+  assert result["archs"]["recurrent"]["crossover_n_max"] == pytest.approx(1224, rel=0.01)
+  assert result["archs"]["banded"]["crossover_n_max"] is not None
+
+
+def test_crossover_interpolates():
+  grid = [2**e for e in range(4, 9)]
+  assert bench.crossover(grid, [10, 10, 10, 10, 10], [1, 2, 4, 8, 16]) == pytest.approx(2**7 * 2**(5 / 8 - 0.0),
+                                                                                         rel=0.3)
+  assert bench.crossover(grid, [10] * 5, [1] * 5) is None
+  assert bench.crossover(grid, [1] * 5, [10] * 5) == 16.0
+
+
+def test_explain_recurrent_1024():
+  text = bench.explain("recurrent", 1024, steps=2)
+  assert "K = kmax(n) = 128" in text
+  assert "u        = relu(2*i + s + 1)" in text
+  assert "step 2 L6" in text and "step 3 L6" not in text
+  assert "network k = 45, seed loop k = 45: equal" in text and python_loop(1024) == 45
+
+
+def test_bad_arguments_raise():
+  with pytest.raises(ValueError, match="arch"):
+    ms.modsearch_net("transformer", 64)
+  with pytest.raises(ValueError, match="n_max"):
+    ms.modsearch_net("wide", 2**31)
+  with pytest.raises(ValueError, match="n_max"):
+    ms.modsearch_net("wide", 3)
+  net = ms.modsearch_net("banded", 64)
+  with pytest.raises(ValueError, match="n"):
+    net.apply(np.asarray([65]))
+  with pytest.raises(ValueError, match="n"):
+    net.apply(np.asarray([0]))
+  with pytest.raises(ValueError, match="engine"):
+    net.apply(np.asarray([5]), engine="gpu")
