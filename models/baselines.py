@@ -8,9 +8,9 @@ neighbour's answer, which is about chance. Its "parameters" are the stored numbe
 ``search`` — the task's own algorithm under a compute budget of ``budget`` candidates; reads only the spec and
 the kernels, never task code:
   * PolyMax: decode the coefficients from the inputs (float, or the binary fixed-point words: sign bit, then
-    the magnitude in units of 2**-frac_bits, LSB first), evaluate P on a uniform grid of ``budget`` points of
-    [0, 1] (``budget`` >= 3), refine the grid's best local maxima by bisection on P' and pick the best candidate,
-    ties to the smallest x (``mesabench.kernels.polymax``). With ``budget`` = the oracle's grid
+    the magnitude in units of 2**-frac_bits, LSB first), evaluate P on the uniform grid of ``budget`` >= 3
+    points of [0, 1] (``kernels.polymax.grid_x``), refine the grid's best local maxima by bisection on P' and pick
+    the best candidate, ties to the smallest x (``mesabench.kernels.polymax``). With ``budget`` = the oracle's grid
     (``kernels.polymax.default_grid_points(max_degree)``, the default) it is the oracle's algorithm: its value is
     within the oracle's error bound (1e-6 * max(1, sum|c|)).
   * ModSearch: decode n from its bits (LSB first) and run the seed loop over i = 1 .. min(K, budget), K =
@@ -95,7 +95,7 @@ class Search(base.Model):
     if self.spec.output_kind == "interval":
       coeffs = decode_polymax(self.spec, inputs)
       degree = coeffs.shape[-1] - 1
-      grid = jnp.linspace(0.0, 1.0, budget, dtype=jnp.float32)
+      grid = pm_kernel.grid_x(jnp.arange(budget, dtype=jnp.int32), budget)
       values = pm_kernel.horner(coeffs, grid)
       xs, vals, _ = pm_kernel.candidates_from_grid(coeffs, values, budget, pm_kernel.num_candidates(degree))
       return pm_kernel.select(coeffs, xs, vals)[1]
