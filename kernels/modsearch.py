@@ -290,8 +290,8 @@ def _brute_rows(n, kk, steps, lanes: int = BRUTE_LANES, unroll: int = 1):
   forms i*i: with L = lanes,
       r_i = i*i mod n,   d_i = ((i + L)**2 - i*i) mod n = (2 i L + L*L) mod n,   e = 2 L*L mod n (a constant),
       r_{i+L} = (r_i + d_i) mod n,   d_{i+L} = (d_i + e) mod n.
-  Bounds: r, d, e all lie in [0, n) with n <= 2**30, so each sum is < 2**31 and one conditional subtraction
-  reduces it: in uint32, min(s, s - n) is s when s < n (s - n wraps to >= 2**32 - n > s) and s - n otherwise. The
+  Bounds: r, d, e all lie in [0, n) with n <= 2**30, so each sum is < 2**31 (no int32 overflow) and one
+  conditional subtraction (``_mod_add``; a select, since Mosaic TPU cannot lower unsigned min) reduces it. The
   candidate counter stays <= K + (unroll + 2) L < 2**22. The start values r_i, r_{i+L}, r_{i+2L} for i <= L come
   from ``sqmod`` (i <= 3L + 1 <= 1024, so i*i/n < 2**20) and d, e from their exact differences (``_mod_sub``).
   Steps past K are masked (i <= K), so rounding the step count up is harmless. Ties: a lane replaces its best
@@ -308,7 +308,6 @@ def _brute_rows(n, kk, steps, lanes: int = BRUTE_LANES, unroll: int = 1):
   _, r2 = sqmod(i + 2 * lanes, n)
   d = _mod_sub(r1, r, n)
   e = _mod_sub(_mod_sub(r2, r1, n), d, n)
-  nu, r, d, e = (x.astype(jnp.uint32) for x in (n, r, d, e))
 
   def body(_, carry):
     i, r, d, best_k, best_r = carry
@@ -316,16 +315,14 @@ def _brute_rows(n, kk, steps, lanes: int = BRUTE_LANES, unroll: int = 1):
       take = (r > best_r) & (i <= kk)
       best_k = jnp.where(take, i, best_k)
       best_r = jnp.where(take, r, best_r)
-      r = r + d
-      r = jnp.minimum(r, r - nu)
-      d = d + e
-      d = jnp.minimum(d, d - nu)
+      r = _mod_add(r, d, n)
+      d = _mod_add(d, e, n)
       i = i + lanes
     return i, r, d, best_k, best_r
 
   zeros = jnp.zeros(shape, jnp.int32)
-  _, _, _, best_k, best_r = jax.lax.fori_loop(0, steps, body, (i, r, d, zeros, zeros.astype(jnp.uint32)))
-  return _first_best(best_k, best_r.astype(jnp.int32))
+  _, _, _, best_k, best_r = jax.lax.fori_loop(0, steps, body, (i, r, d, zeros, zeros))
+  return _first_best(best_k, best_r)
 
 
 def band_top(q, n):
