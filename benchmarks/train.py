@@ -206,7 +206,7 @@ def _runner(model: model_base.Model, config: TrainConfig, fresh: bool):
       loss, grads = jax.value_and_grad(model.loss)(params, x, y)
       updates, new_opt = tx.update(grads, opt_state, params)
       new_params = optax.apply_updates(params, updates)
-      ok = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(grads)) & (div < 0)
+      ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads)) & (div < 0)
       keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)
       div = jnp.where((div < 0) & ~ok, t, div)
       return keep(new_params, params), keep(new_opt, opt_state), div, jnp.where(ok, loss, last)
