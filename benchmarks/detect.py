@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import statistics
 from typing import Any, Callable, Mapping, Sequence
 
@@ -627,6 +628,13 @@ def outside_mask(batch, pool) -> np.ndarray:
   return np.array([row.tobytes() not in seen for row in rows], bool)
 
 
+def _larger(task):
+  try:
+    return task.larger()
+  except ValueError:  # e.g. ModSearch with width == bits: no larger instances of the same input width
+    return None
+
+
 def held_out_splits(task, key: jax.Array, *, pool=None, num_examples: int = 512, reference_draws: int = 128
                     ) -> dict[str, Any]:
   """The evaluation inputs of the four signals, drawn once and shared by every model evaluated on them.
@@ -643,16 +651,17 @@ def held_out_splits(task, key: jax.Array, *, pool=None, num_examples: int = 512,
     raise ValueError(f"num_examples must be an integer in [64, inf), got {num_examples!r}")
   keys = jax.random.split(key, 8)
   strata = task.strata
-  bigger = task.larger()
+  bigger = _larger(task)
   out = {"easy": task.sample(keys[0], num_examples, "easy" if "easy" in strata else None),
          "hard": task.sample(keys[1], num_examples, "hard" if "hard" in strata else None),
          "heldout": task.sample(keys[2], num_examples),
-         "larger": bigger.sample(keys[3], num_examples)}
-  out["unseen"] = {name: outside_mask(out[name], pool) for name in ("easy", "hard", "heldout", "larger")}
+         "larger": None if bigger is None else bigger.sample(keys[3], num_examples)}
+  out["unseen"] = {name: outside_mask(out[name], pool) for name in ("easy", "hard", "heldout", "larger")
+                   if out[name] is not None}
   out["chance"] = {}
   for i, (name, t) in enumerate((("hard", task), ("heldout", task), ("larger", bigger))):
-    mask = out["unseen"][name]
-    if mask.any():
+    mask = out["unseen"].get(name)
+    if mask is not None and mask.any():
       out["chance"][name] = float(chance_losses(t, out[name], keys[4 + i], 16)[mask].mean())
   out["reference"] = chance_losses(task, out["heldout"], keys[7], reference_draws)
   return out
@@ -670,8 +679,9 @@ def evaluate(task, predict: Callable[[Any], Any], splits: Mapping[str, Any], *,
       after each test-time iteration count; without it signal b is "inconclusive".
     iterations: the T increasing iteration counts of ``iterate``'s rows (default 1 .. T).
   """
-  bigger = task.larger()
+  bigger = _larger(task)
   chance = splits["chance"]
+  has_larger = splits.get("larger") is not None
 
   unseen = splits["unseen"]
 
@@ -692,24 +702,123 @@ def evaluate(task, predict: Callable[[Any], Any], splits: Mapping[str, Any], *,
                           "no held-out inputs in a stratum (the training pool covers it)", {}))
   if iterate is not None:
     curves = {}
-    for label, split, t in (("train", "heldout", task), ("larger", "larger", bigger)):
+    sizes = (("train", "heldout", task),) + ((("larger", "larger", bigger),) if has_larger else ())
+    for label, split, t in sizes:
       preds = np.asarray(iterate(splits[split]))
       its = list(iterations) if iterations is not None else list(range(1, preds.shape[0] + 1))
       if preds.ndim != 2 or preds.shape[0] != len(its):
         raise ValueError(f"iterate(batch) must return predictions [T={len(its)}, B], got shape {preds.shape}")
       curves[label] = (its, np.stack([losses(t, split, p) for p in preds]))
-    signals.append(test_time_compute(curves, chance={"train": chance["heldout"], "larger": chance["larger"]},
+    signals.append(test_time_compute(curves, chance={"train": chance["heldout"], **(
+        {"larger": chance["larger"]} if has_larger else {})},
                                      level=level, num_resamples=num_resamples, seed=seed))
   else:
     signals.append(Signal("test_time_compute", float("nan"), (float("nan"), float("nan")), INCONCLUSIVE,
                           "the model has no test-time iteration count", {}))
   in_scores = scores(task, "heldout", predict(splits["heldout"]))
-  out_scores = scores(bigger, "larger", predict(splits["larger"]))
-  acc = next((name for name in ("accuracy", "hit") if name in in_scores), None)
-  signals.append(extrapolation(in_scores["loss"], out_scores["loss"], chance=chance["larger"],
-                               in_range_accuracy=None if acc is None else in_scores[acc],
-                               beyond_accuracy=None if acc is None else out_scores[acc],
-                               level=level, num_resamples=num_resamples, seed=seed))
+  if has_larger:
+    out_scores = scores(bigger, "larger", predict(splits["larger"]))
+    acc = next((name for name in ("accuracy", "hit") if name in in_scores), None)
+    signals.append(extrapolation(in_scores["loss"], out_scores["loss"], chance=chance["larger"],
+                                 in_range_accuracy=None if acc is None else in_scores[acc],
+                                 beyond_accuracy=None if acc is None else out_scores[acc],
+                                 level=level, num_resamples=num_resamples, seed=seed))
+  else:
+    signals.append(Signal("extrapolation", float("nan"), (float("nan"), float("nan")), INCONCLUSIVE,
+                          "the task has no larger size (task.larger() is undefined)", {}))
   signals.append(order_statistics(splits["reference"][unseen["heldout"]], in_scores["loss"], level=level,
                                   seed=seed))
   return signals
+
+
+# ------------------------------------------------------------------------------------------------------ binary
+
+
+def detect_entry(doc: Mapping[str, Any], entry_id: str, *, num_examples: int = 512, seed: int = 0
+                 ) -> tuple[list[Signal], dict[str, Any]]:
+  """Re-trains the first seed of leaderboard entry ``entry_id`` (its stored config, through the harness) and
+  evaluates the four signals on inputs outside that seed's pool. Returns (signals, the JSON payload).
+
+  The leaderboard stores metrics, not parameters, so the model is trained again (deterministic: the same seed
+  gives the same parameters on the same backend). Fresh-sample entries (pool_size null) have no pool to exclude.
+  """
+  from mesabench import models, tasks
+  from mesabench.benchmarks import train
+
+  entries = {e["id"]: e for e in doc["entries"]}
+  if entry_id not in entries:
+    raise ValueError(f"entry must be one of the leaderboard's ids ({len(entries)}: "
+                     f"{', '.join(sorted(entries)[:8])}{', ...' if len(entries) > 8 else ''}), got {entry_id!r}")
+  e = entries[entry_id]
+  task = tasks.make(e["task"]["id"], **e["task"]["params"])
+  model = models.make(e["model"]["id"], task.spec, **e["model"]["config"])
+  cfg = train.TrainConfig(**e["train"])
+  runs = [train.Run(int(e["seeds"][0]), e["pool_size"])]
+  data = train.prepare_data(task, runs, cfg)
+  trained = train.train_runs(task, model, runs, cfg, data=data)
+  params = jax.tree_util.tree_map(lambda a: a[0], trained.params)
+  pool = None if data.fresh else data.pools[0]
+  splits = held_out_splits(task, jax.random.fold_in(jax.random.key(seed), 7), pool=pool,
+                           num_examples=num_examples)
+  predict = jax.jit(model.predict)
+  iterate = iterations = None
+  if model.iterative:
+    t = cfg.test_iterations or 2 * model.options.get("iterations", model.options.get("steps", 1))
+    many = jax.jit(lambda p, x: model.predict_iterations(p, x, t))
+    iterate = lambda b: many(params, b.inputs)
+    iterations = list(range(1, t + 1))
+  signals = evaluate(task, lambda b: predict(params, b.inputs), splits, iterate=iterate, iterations=iterations,
+                     seed=seed)
+  payload = {"combined": combine(signals), "signals": [s.to_json() for s in signals],
+             "evaluated_seed": int(e["seeds"][0]), "num_examples": num_examples, "detect_seed": seed}
+  return signals, payload
+
+
+def write_into_entry(path: str, entry_id: str, payload: dict[str, Any], sidecar: str) -> str:
+  """Stores ``payload`` as the entry's "detect" field through ``leaderboard.write`` (validated); when the
+  leaderboard schema has no such field, writes {entry id: payload} into ``sidecar`` instead. Returns the path."""
+  from mesabench.benchmarks import leaderboard, record
+
+  doc = leaderboard.read(path)
+  for e in doc["entries"]:
+    if e["id"] == entry_id:
+      e["detect"] = payload
+  try:
+    return leaderboard.write(path, doc)
+  except leaderboard.SchemaError:
+    side = record.read_json(sidecar) if os.path.exists(sidecar) else {}
+    side[entry_id] = payload
+    return record.write_json(sidecar, side)
+
+
+def main(argv):
+  from absl import flags
+  from mesabench.benchmarks import leaderboard
+
+  del argv
+  f = flags.FLAGS
+  if not f.entry:
+    raise ValueError("--entry must name a leaderboard entry id")
+  doc = leaderboard.read(f.leaderboard)
+  signals, payload = detect_entry(doc, f.entry, num_examples=f.num_examples, seed=f.seed)
+  print(f"{f.entry}\n{verdict_table(signals)}")
+  if f.write:
+    where = write_into_entry(f.leaderboard, f.entry, payload, f.sidecar)
+    print(f"wrote the signals to {where}")
+
+
+def define_flags() -> None:
+  from absl import flags
+  flags.DEFINE_string("entry", None, "Leaderboard entry id (e.g. 'ModSearch-v0/mlp/pool=64/3f2a9c1e').")
+  flags.DEFINE_string("leaderboard", "results/leaderboard.json", "The leaderboard JSON holding the entry.")
+  flags.DEFINE_integer("num_examples", 512, "Examples drawn per evaluation split (>= 64).")
+  flags.DEFINE_integer("seed", 0, "Seed of the evaluation splits and bootstraps.")
+  flags.DEFINE_bool("write", True, "Write the signals into the entry (or the sidecar, see --sidecar).")
+  flags.DEFINE_string("sidecar", "results/detect.json", "Where the signals go when the leaderboard schema has no "
+                      "'detect' field on entries: {entry id: signals}.")
+
+
+if __name__ == "__main__":
+  from absl import app
+  define_flags()
+  app.run(main)

@@ -334,7 +334,8 @@ def answer_bits(task, key=None, size: int = 4096) -> float:
 def plot_phase_diagram(path: str, sweeps: Sequence[Sweep], lookup: Sweep, stars: Sequence[dict[str, Any]],
                        criterion: Criterion = Criterion(), title: str = "") -> str:
   """Writes the phase diagram PNG: log2 N (x) by model size (y), colour = seed-mean unseen/seen loss ratio (log
-  scale, floors as in ``loss_ratio``), N* with its CI on top (an arrow at the right edge: no transition)."""
+  scale, floors as in ``loss_ratio``), N* with its CI on top (markers with error bars, joined across sizes) and in
+  each row's label ("N* > largest N (none)" when the family does not transition within the grid)."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -353,7 +354,6 @@ def plot_phase_diagram(path: str, sweeps: Sequence[Sweep], lookup: Sweep, stars:
     for i in range(x.size):
       ax.text(x[i], j, f"{ratio[j, i]:.3g}", ha="center", va="center", fontsize=7,
               color="white" if ratio[j, i] > math.sqrt(max(2.0, float(ratio.max()))) else "black")
-  right = extent[1]
   pts_x, pts_y = [], []
   for j, st in enumerate(stars):
     ns = st["n_star"]
@@ -361,16 +361,19 @@ def plot_phase_diagram(path: str, sweeps: Sequence[Sweep], lookup: Sweep, stars:
     if math.isfinite(ns):
       pts_x.append(math.log2(ns))
       pts_y.append(j)
-      hi_x = math.log2(hi) if math.isfinite(hi) else right
+      hi_x = math.log2(hi) if math.isfinite(hi) else extent[1]
       ax.errorbar([math.log2(ns)], [j], xerr=[[math.log2(ns) - math.log2(lo)], [hi_x - math.log2(ns)]], fmt="o",
                   color="cyan", ecolor="cyan", capsize=3)
-    else:
-      ax.annotate("no N*", xy=(right - 0.05, j), ha="right", va="center", color="cyan", fontsize=8,
-                  bbox={"boxstyle": "round", "fc": "black", "alpha": 0.5})
   if len(pts_x) > 1:
     ax.plot(pts_x, pts_y, "-", color="cyan", lw=1.5, label="N* (seed bootstrap CI)")
   ax.set_yticks(range(len(sweeps)))
-  ax.set_yticklabels([f"{s.label}\n{s.params:,} params" for s in sweeps], fontsize=8)
+  def star_text(st):
+    ns, (lo, hi) = st["n_star"], st["ci"]
+    if not math.isfinite(ns):
+      return f"N* > {int(sizes[-1])} (none)"
+    return f"N* = {ns:.0f} [{lo:.0f}, {hi:.0f}]"
+  ax.set_yticklabels([f"{s.label}\n{s.params:,} params\n{star_text(st)}" for s, st in zip(sweeps, stars)],
+                     fontsize=7)
   ax.set_xticks(x)
   ax.set_xticklabels([f"2^{int(v)}" if float(v).is_integer() else f"{2**v:.0f}" for v in x])
   ax.set_xlabel("pool size N (distinct training instances)")
@@ -487,6 +490,25 @@ def run_phase_diagram(*, bits: int, model_id: str, sizes: Sequence[dict[str, Any
   return doc, sweeps
 
 
+def sweep_from_json(obj: dict[str, Any]) -> Sweep:
+  """The inverse of ``Sweep.to_json``."""
+  return Sweep(np.asarray(obj["pool_sizes"]), np.asarray(obj["seen_loss"], np.float64),
+               np.asarray(obj["unseen_loss"], np.float64), np.asarray(obj["seen_accuracy"], np.float64),
+               np.asarray(obj["unseen_accuracy"], np.float64), int(obj["params"]), obj["label"])
+
+
+def plot_from_doc(doc: dict[str, Any], path: str) -> str:
+  """The phase diagram of a transitions.json document (its grid rows, N* and lookup baseline)."""
+  grid = doc["config"]["pool_sizes"]
+  sweeps = [sweep_from_json(st["sweep"]).at(grid) for st in doc["n_star"]]
+  lookup = sweep_from_json(doc["baselines"]["lookup"]["sweep"]).at(grid)
+  stars = [{"n_star": float(st["n_star"]), "ci": [float(v) for v in st["ci"]]} for st in doc["n_star"]]
+  cfg = doc["config"]
+  title = (f"{cfg['task']['id']} {cfg['task']['params']}: unseen/seen loss, {cfg['model_id']} x {len(sweeps)} sizes,"
+           f" {len(cfg['seeds'])} seeds, {cfg['train']['steps']} steps")
+  return plot_phase_diagram(path, sweeps, lookup, stars, Criterion(**cfg["criterion"]), title=title)
+
+
 def _ints(text: str) -> list[int]:
   return [int(v) for v in text.split(",") if v.strip()]
 
@@ -504,16 +526,8 @@ def main(argv):
                                   seeds=_ints(f.seeds), train_config=cfg, refine_steps=f.refine_steps,
                                   sequential=f.sequential,
                                   command=record.command_line("mesabench.benchmarks.transitions"))
-  lookup = Sweep(**{k: np.asarray(v) if k != "label" and k != "params" else v for k, v in {
-      "pool_sizes": doc["baselines"]["lookup"]["sweep"]["pool_sizes"],
-      "seen": doc["baselines"]["lookup"]["sweep"]["seen_loss"],
-      "unseen": doc["baselines"]["lookup"]["sweep"]["unseen_loss"],
-      "seen_accuracy": doc["baselines"]["lookup"]["sweep"]["seen_accuracy"],
-      "unseen_accuracy": doc["baselines"]["lookup"]["sweep"]["unseen_accuracy"],
-      "params": doc["baselines"]["lookup"]["sweep"]["params"], "label": "lookup"}.items()})
-  title = (f"ModSearch-v0 bits={f.bits}: unseen/seen loss, {f.model} x {len(sizes)} sizes, "
-           f"{len(_ints(f.seeds))} seeds, {f.steps} steps")
-  plot_phase_diagram(f.png, sweeps, lookup, doc["n_star"], title=title)
+  del sweeps
+  plot_from_doc(doc, f.png)
   doc["figure"] = os.path.relpath(f.png, os.path.dirname(os.path.abspath(f.out)))
   record.write_json(f.out, doc)
   if f.leaderboard:

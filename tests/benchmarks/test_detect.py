@@ -246,3 +246,17 @@ def test_held_out_splits_exclude_the_pool(modsearch_setup):
     np.testing.assert_array_equal(splits["unseen"][name], [v not in seen for v in n.tolist()])
   assert not splits["unseen"]["easy"].all()  # the pool holds some of the 31 easy n
   assert splits["reference"].shape == (512, 128)
+
+
+def test_detect_entry_retrains_a_leaderboard_entry_and_calls_lookup_a_memorizer(modsearch_setup):
+  from mesabench.benchmarks import train
+  task, _, _ = modsearch_setup
+  entry = {"id": "ModSearch-v0/lookup/pool=256/test", "task": {"id": task.task_id, "params": task.params()},
+           "model": {"id": "lookup", "config": {}}, "train": train.TrainConfig(steps=0).to_dict(),
+           "pool_size": 256, "seeds": [1]}
+  signals, payload = detect.detect_entry({"entries": [entry]}, entry["id"], num_examples=512)
+  assert payload["combined"] == detect.MEMORIZER
+  assert [s["name"] for s in payload["signals"]] == ["easy_hard_gap", "test_time_compute", "extrapolation",
+                                                     "order_statistics"]
+  with pytest.raises(ValueError, match="entry"):
+    detect.detect_entry({"entries": [entry]}, "nope")
