@@ -63,7 +63,7 @@ def test_param_counts_match_hand_counts(mod_task, poly_task):
 @pytest.mark.parametrize("task_name", ["mod", "poly"])
 def test_each_net_learns_a_tiny_pool(task_name, mod_task, poly_task):
   task = mod_task if task_name == "mod" else poly_task
-  config = train.TrainConfig(steps=60, batch_size=16, learning_rate=1e-2, eval_size=16, curve_points=1)
+  config = train.TrainConfig(steps=40, batch_size=16, learning_rate=1e-2, eval_size=16, curve_points=1)
   runs = [train.Run(0, 16)]
   data = train.prepare_data(task, runs, config)
   x, y = data.inputs[0], jax.tree_util.tree_map(lambda a: a[0], data.targets)
