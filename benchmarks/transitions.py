@@ -389,7 +389,7 @@ def plot_phase_diagram(path: str, sweeps: Sequence[Sweep], lookup: Sweep, stars:
 # ------------------------------------------------------------------------------------------------------ binary
 
 
-def _cached(measure: Measure) -> Measure:
+def cached_measure(measure: Measure) -> Measure:
   """``measure`` memoized per pool size (the lookup memorizer is shared by every model size)."""
   store: dict[int, Sweep] = {}
 
@@ -412,25 +412,27 @@ def run_phase_diagram(*, bits: int, model_id: str, sizes: Sequence[dict[str, Any
                       seeds: Sequence[int], train_config, refine_steps: int, sequential: bool,
                       criterion: Criterion = Criterion(), command: str = "") -> tuple[dict[str, Any], list]:
   """The full job behind the binary: returns (the transitions.json document, the model-size Sweeps)."""
-  import jax
   from mesabench import models, tasks
-  from mesabench.benchmarks import leaderboard, record, run as run_bin, train
+  from mesabench.benchmarks import leaderboard, record, train
 
   t_start = time.perf_counter()
   task = tasks.make("ModSearch-v0", bits=bits)
   task_desc = {"id": task.task_id, "params": task.params()}
   grid = sorted(int(n) for n in pool_sizes)
   lookup_model = models.make("lookup", task.spec)
-  lookup = _cached(harness_measure(task, lookup_model, train_config, label="lookup"))
+  lookup = cached_measure(harness_measure(task, lookup_model, train_config, label="lookup"))
   lookup_sweep = lookup(grid, seeds)  # also compiles the task's pools and held-out samplers for every size
   search_model = models.make("search", task.spec)
-  search_sweep = harness_measure(task, search_model, train_config, label="search")(grid, seeds)
+  search_measure = harness_measure(task, search_model, train_config, label="search")
+  search_sweep = search_measure(grid, seeds)
+  entries = (leaderboard_entries(task, lookup_model, train_config, lookup.calls, seeds)
+             + leaderboard_entries(task, search_model, train_config, search_measure.calls, seeds))
   families = {}
   for name, sw in (("lookup", lookup_sweep), ("search", search_sweep)):
     families[name] = {"model": {"id": name, "config": (lookup_model if name == "lookup" else search_model)
                                 .config_dict()}, "sweep": sw.to_json(),
                       **n_star(sw, lookup_sweep, criterion)}
-  stars, sweeps, timing, entries = [], [], [], []
+  stars, sweeps, timing = [], [], []
   for cfg in sizes:
     model = models.make(model_id, task.spec, **cfg)
     label = model_id + "(" + ",".join(f"{k}={v}" for k, v in cfg.items()) + ")"
@@ -483,10 +485,9 @@ def run_phase_diagram(*, bits: int, model_id: str, sizes: Sequence[dict[str, Any
                          "sequential: the same runs, one run_experiment call each, after the vmapped call has "
                          "compiled the task's samplers (so both pay the same data costs)."},
   }
-  doc["leaderboard_entries"] = [leaderboard.validate({
+  doc["leaderboard_entries"] = leaderboard.validate({  # the harness's entry schema, validated
       "schema_version": leaderboard.SCHEMA_VERSION, "suite": {"config": {}, "command": command},
-      "environment": doc["environment"], "entries": entries})["entries"]][0]
-  del jax, run_bin
+      "environment": doc["environment"], "entries": entries})["entries"]
   return doc, sweeps
 
 

@@ -210,7 +210,8 @@ def modsearch_setup():
   return task, pool, splits
 
 
-_BUDGETS = [24, 48, 96, 192, 384]  # 384 > kmax(2**12 - 1) = 337: the last budget is the full seed loop
+_BUDGETS = [24, 96, 384]  # 384 > kmax(2**12 - 1) = 337: the last budget is the full seed loop
+_ITERATIONS = [1, 4, 16]  # test-time iterations, 24 candidates each
 
 
 def test_lookup_memorizer_is_called_memorizer_by_every_signal(modsearch_setup):
@@ -220,7 +221,7 @@ def test_lookup_memorizer_is_called_memorizer_by_every_signal(modsearch_setup):
   predict = jax.jit(model.predict)
   signals = detect.evaluate(task, lambda b: predict(params, b.inputs), splits,
                             iterate=lambda b: np.stack([predict(params, b.inputs)] * len(_BUDGETS)),
-                            iterations=[1, 2, 4, 8, 16])
+                            iterations=_ITERATIONS)
   assert [s.verdict for s in signals] == [detect.MEMORIZER] * 4, detect.verdict_table(signals)
   assert detect.combine(signals) == detect.MEMORIZER
   assert signals[3].ci[1] < 1.5  # no better than one chance draw
@@ -232,10 +233,28 @@ def test_budgeted_search_is_called_searcher_by_every_signal(modsearch_setup):
   full = predictors[-1]
   signals = detect.evaluate(task, lambda b: full({}, b.inputs), splits,
                             iterate=lambda b: np.stack([p({}, b.inputs) for p in predictors]),
-                            iterations=[1, 2, 4, 8, 16])
+                            iterations=_ITERATIONS)
   assert [s.verdict for s in signals] == [detect.SEARCHER] * 4, detect.verdict_table(signals)
   assert signals[1].details["per_size"]["larger"]["improves"]
   assert signals[3].ci[0] > 16
+
+
+def test_compiled_recurrent_network_is_called_searcher_by_every_signal(modsearch_setup):
+  """The seed loop compiled into a ReLU network (weights by construction); T cells scan candidates 1..T."""
+  from mesabench.models import compiled
+  task, _, splits = modsearch_setup
+  net = compiled.modsearch_net("recurrent", 2**12 - 1)
+  forward = jax.jit(net.forward, static_argnames="steps")
+
+  def run(batch, steps):
+    with jax.enable_x64(True):
+      params = jax.tree_util.tree_map(lambda a: jax.numpy.asarray(a, jax.numpy.float64), net.params)
+      out = forward(params, jax.numpy.asarray(net.inputs(np.asarray(batch.info["n"]))), steps=steps)
+    return np.asarray(out[0]).astype(np.int32)
+
+  signals = detect.evaluate(task, lambda b: run(b, _BUDGETS[-1]), splits,
+                            iterate=lambda b: np.stack([run(b, t) for t in _BUDGETS]), iterations=_ITERATIONS)
+  assert [s.verdict for s in signals] == [detect.SEARCHER] * 4, detect.verdict_table(signals)
 
 
 def test_held_out_splits_exclude_the_pool(modsearch_setup):

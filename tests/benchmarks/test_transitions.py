@@ -136,7 +136,7 @@ def test_zoo_lookup_never_transitions_and_search_always_generalizes_through_the_
 
   task = tasks.make("ModSearch-v0", bits=8)
   cfg = train.TrainConfig(steps=0, eval_size=64, curve_points=1)
-  lookup = tr.harness_measure(task, models.make("lookup", task.spec), cfg, label="lookup")
+  lookup = tr.cached_measure(tr.harness_measure(task, models.make("lookup", task.spec), cfg, label="lookup"))
   search = tr.harness_measure(task, models.make("search", task.spec), cfg, label="search")
   sizes, seeds = [16], [0, 1]
   mem = tr.find_transition(lookup, lookup, sizes, seeds)
