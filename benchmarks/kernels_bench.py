@@ -35,6 +35,7 @@ _PM_BATCH = flags.DEFINE_integer("polymax_batch", 1024, "Polynomials per polymax
 _PM_DEGREE = flags.DEFINE_integer("polymax_degree", 8, "Polynomial degree.")
 _PM_GRIDS = flags.DEFINE_list("polymax_grids", ["4096", "65536"], "Grid sizes G.")
 _PM_NUMPY_ROWS = flags.DEFINE_integer("polymax_numpy_rows", 128, "Rows timed for the numpy baseline.")
+_PM_ROUNDS = flags.DEFINE_integer("polymax_rounds", 7, "Interleaved timing rounds of polymax and numpy (median).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timing repeats (median).")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed of the inputs.")
 
@@ -129,47 +130,71 @@ def bench_modsearch(rng, peak, repeats):
   return rows
 
 
-def _temp_bytes(fn, *args):
+def _memory(fn, *args):
+  """XLA's buffer accounting of ``jax.jit(fn)`` on ``args``: (temp bytes, output bytes), None where unavailable."""
   try:
     analysis = jax.jit(fn).lower(*args).compile().memory_analysis()
-    return int(analysis.temp_size_in_bytes) if analysis is not None else None
   except Exception:  # pylint: disable=broad-except
-    return None
+    return None, None
+  if analysis is None:
+    return None, None
+  return int(analysis.temp_size_in_bytes), int(analysis.output_size_in_bytes)
 
 
-def bench_polymax(rng, peak, repeats):
+def bench_polymax(rng, peak, rounds):
+  """polymax rows per grid size: impl "xla" (what impl=None runs on CPU), "reference" (materializes [B, G]) and
+  "pallas-interpret" (the Pallas kernel body as XLA ops: a test tool, never the CPU dispatch), all timed in
+  interleaved rounds together with the numpy baseline so that load changes on the shared machine hit them alike."""
   rows = []
   batch, degree = _PM_BATCH.value, _PM_DEGREE.value
   coeffs_np = rng.standard_normal((batch, degree + 1)).astype(np.float32)
   coeffs = jnp.asarray(coeffs_np)
+  sub = coeffs_np[:_PM_NUMPY_ROWS.value].astype(np.float64)
   for g in record.progress([int(v) for v in _PM_GRIDS.value], desc="polymax grids", every=0.0):
-    sub = coeffs_np[:_PM_NUMPY_ROWS.value].astype(np.float64)
-    start = time.perf_counter()
-    numpy_polymax(sub, g)
-    numpy_per_row = (time.perf_counter() - start) / len(sub)
-    seconds = {}
-    for impl in ("xla", "reference"):
-      fn = lambda: polymax.maximize(coeffs, impl=impl, grid_points=g)  # pylint: disable=cell-var-from-loop
-      seconds[impl] = _timed(fn, repeats)
-    v_x, x_x = polymax.maximize(coeffs, impl="xla", grid_points=g)
-    v_r, _ = polymax.maximize_reference(coeffs, grid_points=g)
-    max_diff = float(jnp.max(jnp.abs(v_x - v_r)))
-    seg = -(-g // polymax.XLA_LANES)
-    flops = batch * polymax.XLA_LANES * (seg + 2) * (2 * degree + 8)
-    mem = {
-        "xla": _temp_bytes(lambda c: polymax._maximize_padded(c, grid_points=g, impl="xla", platform="xla"), coeffs),
-        "reference": _temp_bytes(lambda c: polymax._grid_values(c, g), coeffs),
+    fns = {
+        "xla": lambda: polymax.maximize(coeffs, impl="xla", grid_points=g),  # pylint: disable=cell-var-from-loop
+        "reference": lambda: polymax.maximize(  # pylint: disable=cell-var-from-loop
+            coeffs, impl="reference", grid_points=g),
+        "pallas-interpret": lambda: polymax.maximize(  # pylint: disable=cell-var-from-loop
+            coeffs, impl="pallas", interpret=True, grid_points=g),
     }
-    for impl in ("xla", "reference"):
-      s = seconds[impl]
+    answers = {impl: fn() for impl, fn in fns.items()}  # compiles
+    v_r, x_r = answers["reference"]
+    samples = {impl: [] for impl in fns}
+    numpy_samples = []
+    for _ in range(rounds):
+      start = time.perf_counter()
+      numpy_polymax(sub, g)
+      numpy_samples.append((time.perf_counter() - start) / len(sub))
+      for impl, fn in fns.items():
+        samples[impl].append(record.time_call(fn, repeats=1, min_time=0.2))
+    numpy_per_row = float(np.median(numpy_samples))
+    seconds = {impl: float(np.median(v)) for impl, v in samples.items()}
+    points = batch * polymax.SEGMENTS * (polymax.segment_length(g) + 2)
+    flops = points * (2 * degree + 6)
+    xla_temp, _ = _memory(lambda c: polymax._maximize_padded(c, grid_points=g, impl="xla", platform="xla"), coeffs)
+    grid_temp, grid_out = _memory(lambda c: polymax._grid_values(c, g), coeffs)
+    ref_temp, _ = _memory(lambda c, v: polymax._maximize_from_grid(c, v, g), coeffs,
+                          jax.ShapeDtypeStruct((batch, g), jnp.float32))
+    working = {
+        "xla": xla_temp,
+        "reference": None if None in (grid_temp, grid_out, ref_temp) else grid_temp + grid_out + ref_temp,
+        "pallas-interpret": None,
+    }
+    for impl, s in seconds.items():
+      v, x = answers[impl]
       rows.append({
-          "kernel": "polymax", "algorithm": "grid+refine", "impl": impl,
+          "kernel": "polymax", "algorithm": "segment-maxima+refine", "impl": impl,
           "size": {"batch": batch, "degree": degree, "grid_points": g},
-          "seconds_per_call": s, "polynomials_per_second": batch / s,
-          "numpy_seconds_per_row": numpy_per_row, "ratio_vs_numpy": numpy_per_row * batch / s,
+          "seconds_per_call": s, "seconds_samples": samples[impl], "polynomials_per_second": batch / s,
+          "numpy_seconds_per_row": numpy_per_row, "numpy_seconds_samples": numpy_samples,
+          "ratio_vs_numpy": numpy_per_row * batch / s,
           "ratio_vs_reference": seconds["reference"] / s,
           "achieved_ops_per_second": flops / s, "fraction_of_peak": flops / s / peak["ops_per_second"],
-          "temp_bytes": mem[impl], "max_abs_value_diff_vs_reference": max_diff,
+          "working_bytes": working[impl],
+          "rows_block": polymax.xla_rows_block(batch, g) if impl == "xla" else None,
+          "max_abs_value_diff_vs_reference": float(jnp.max(jnp.abs(v - v_r))),
+          "argmax_equal_to_reference": bool(jnp.all(x == x_r)),
       })
   return rows
 
@@ -179,25 +204,29 @@ def main(argv):
   rng = np.random.default_rng(_SEED.value)
   peak = peak_ops_per_second()
   start = time.perf_counter()
-  rows = bench_modsearch(rng, peak, _REPEATS.value) + bench_polymax(rng, peak, _REPEATS.value)
+  load_before = os.getloadavg()
+  rows = bench_modsearch(rng, peak, _REPEATS.value) + bench_polymax(rng, peak, _PM_ROUNDS.value)
   config = {name: flags.FLAGS[name].value for name in (
       "modsearch_batch", "modsearch_log2", "modsearch_numpy_samples", "polymax_batch", "polymax_degree",
-      "polymax_grids", "polymax_numpy_rows", "repeats", "seed")}
+      "polymax_grids", "polymax_numpy_rows", "polymax_rounds", "repeats", "seed")}
   out = {
       "schema_version": SCHEMA_VERSION,
       "config": config,
       "environment": record.environment(),
       "command": record.command_line("mesabench.benchmarks.kernels_bench"),
       "peak_estimate": peak,
-      "notes": ("CPU rows: impl=xla is what impl=None runs on CPU; Pallas runs only in interpret mode there. "
-                "ratio_vs_numpy = numpy seconds per item * batch / seconds per call. Timings on a shared 2-core "
-                "machine are noisy."),
+      "notes": ("CPU rows: impl=xla is what impl=None runs on CPU; Pallas runs only in interpret mode there "
+                "(polymax rows 'pallas-interpret', a test tool). ratio_vs_numpy = numpy seconds per item * batch / "
+                "seconds per call. polymax: numpy, xla, reference and pallas-interpret are timed in interleaved "
+                "rounds (median of the rounds; samples listed); working_bytes is XLA's temp (+ materialized grid for "
+                "the reference) buffer size. Timings on a shared 2-core machine are noisy; see load_average."),
       "results": rows,
       "wall_seconds": time.perf_counter() - start,
+      "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
   }
   record.write_json(_OUT.value, out)
   for row in rows:
-    print(f"{row['kernel']:9s} {row['algorithm']:11s} {row['impl']:9s} {str(row['size']):55s} "
+    print(f"{row['kernel']:9s} {row['algorithm']:21s} {row['impl']:16s} {str(row['size']):55s} "
           f"x{row['ratio_vs_numpy']:8.1f} vs numpy  x{row['ratio_vs_reference']:6.2f} vs reference")
   print("wrote", _OUT.value)
 

@@ -3,19 +3,26 @@
 Coefficients are in ascending powers, as numpy.polynomial: ``coeffs[..., j]`` multiplies x**j; the degree is
 ``coeffs.shape[-1] - 1``; leading axes are batch axes.
 
-The maximum is found as a person would: evaluate P on a uniform grid of G points including 0 and 1, keep the
-grid's local maxima (the few best, so that a near-tie between two separate peaks is not lost), refine each by
-bisection on P' inside its two neighbouring grid cells, add both endpoints, re-evaluate every candidate with a
-compensated Horner scheme (about twice float32's precision), and pick the best; candidates within
+The maximum is found as a person would: evaluate P on a uniform grid of G points including 0 and 1, cut the grid
+into ``SEGMENTS`` = 128 segments of ceil(G / 128) consecutive points, keep each segment's best grid local maximum
+and the ``num_candidates(D)`` best of those (so that a near-tie between two separate peaks is not lost), refine
+each by bisection on P' inside its two neighbouring grid cells, add both endpoints, re-evaluate every candidate
+with a compensated Horner scheme (about twice float32's precision), and pick the best; candidates within
 ``tie_tolerance`` of the best count as tied and the smallest x wins.
 
-Error bound (value): |max_returned - max_[0,1] P| <= 1e-6 * max(1, sum_j |c_j|). Why: (1) the grid alone is within
-d(d-1)/8 * h**2 * sum|c| of the maximum (P'' <= d(d-1) sum|c| on [0,1] and the maximum is at most h/2 from a grid
-point), and ``default_grid_points`` picks h so that this is <= 2.5e-7 * sum|c|; refinement only moves a candidate
-to a better point. (2) Compensated Horner evaluates P with error <= 2**-24 |P| + 2 (2d * 2**-24)**2 sum|c|, below
-1e-7 * sum|c| for d <= 32. (3) Ties: at most ``tie_tolerance`` = 2**-22 * max(1, sum|c|) ~ 2.4e-7 * scale is given
-up to prefer the smaller x. The returned value is P(argmax) evaluated by (2), so P(argmax) matches it to the same
-bound.
+Error bound (value): |max_returned - max_[0,1] P| <= 1e-6 * max(1, sum_j |c_j|). Why: (1) the grid's largest value
+(first index on ties) is a grid local maximum, the best of its segment and so the first candidate: keeping one
+local maximum per segment never drops it. In exact arithmetic it is within d(d-1)/8 * h**2 * sum|c| of the maximum
+(P'' <= d(d-1) sum|c| on [0,1] and the maximum is at most h/2 from a grid point), and ``default_grid_points``
+picks h so that this is <= 2.5e-7 * sum|c|; refinement only moves a candidate to a better point. The grid values
+themselves are float32 Horner sums (error <= 2d * 2**-24 * sum|c| each), which can reorder two peaks whose heights
+differ by less than twice that. Two such peaks in different segments are both kept (``num_candidates(D)`` exceeds
+the d//2 + 2 peaks a degree-d polynomial has, endpoints included) and compared by (2) after refinement, unless
+rounding noise on a flat stretch fills the list; within one segment (closer than S grid cells) only the one that
+looks higher is kept, which gives up at most that rounding gap. The float64 tests check the bound. (2) Compensated
+Horner evaluates P with error <= 2**-24 |P| + 2 (2d * 2**-24)**2 sum|c|, below 1e-7 * sum|c| for d <= 32. (3) Ties:
+at most ``tie_tolerance`` = 2**-22 * max(1, sum|c|) ~ 2.4e-7 * scale is given up to prefer the smaller x. The
+returned value is P(argmax) evaluated by (2), so P(argmax) matches it to the same bound.
 """
 from __future__ import annotations
 
@@ -155,6 +162,8 @@ def grid_local_maxima(values, num: int):
 
   A grid point is a local maximum if it beats its left neighbour strictly and its right one weakly (so a flat
   run counts once, at its left end); the endpoints count when they beat (resp. tie) their one neighbour.
+  The global top ``num`` by (value desc, index asc), two of which may lie in one segment: the difficulty features
+  of the tasks and the search baseline use it; ``maximize`` and its reference keep ``segment_maxima`` instead.
   """
   left = jnp.concatenate([jnp.full_like(values[..., :1], -jnp.inf), values[..., :-1]], axis=-1)
   right = jnp.concatenate([values[..., 1:], jnp.full_like(values[..., :1], -jnp.inf)], axis=-1)
@@ -163,6 +172,38 @@ def grid_local_maxima(values, num: int):
   num = min(num, values.shape[-1])
   top_vals, top_idx = jax.lax.top_k(masked, num)
   return top_idx, top_vals > -jnp.inf
+
+
+SEGMENTS = 128
+"""Grid segments per polynomial: segment t holds the grid indices [t*S, min((t+1)*S, G)), S = ceil(G / SEGMENTS).
+128 is the TPU lane width: the Pallas kernel walks one segment per lane."""
+
+
+def segment_length(grid_points: int) -> int:
+  """S = ceil(G / SEGMENTS): grid points per segment (the last segments may be short or empty)."""
+  return -(-grid_points // SEGMENTS)
+
+
+def segment_maxima(values, num: int):
+  """Indices [..., num] of the ``num`` best segment maxima of the grid and a validity mask (fewer may exist).
+
+  Local maxima as ``grid_local_maxima``. A segment's maximum is its largest grid local maximum (the smallest index
+  on ties; none when the segment has no local maximum); the ``num`` best of these in the order (value descending,
+  index ascending) are kept. The grid's largest value (first index) is always the first one.
+  ``values`` [..., G] is P on the grid; materializes [..., SEGMENTS, S] (the reference of the fused pass).
+  """
+  g = values.shape[-1]
+  seg = segment_length(g)
+  left = jnp.concatenate([jnp.full_like(values[..., :1], -jnp.inf), values[..., :-1]], axis=-1)
+  right = jnp.concatenate([values[..., 1:], jnp.full_like(values[..., :1], -jnp.inf)], axis=-1)
+  masked = jnp.where((values > left) & (values >= right), values, -jnp.inf)
+  pad = [(0, 0)] * (values.ndim - 1) + [(0, SEGMENTS * seg - g)]
+  masked = jnp.pad(masked, pad, constant_values=-jnp.inf).reshape(values.shape[:-1] + (SEGMENTS, seg))
+  best = jnp.max(masked, axis=-1)
+  first = jnp.argmax(masked == best[..., None], axis=-1).astype(jnp.int32)  # first index of the segment's best
+  top_vals, top_seg = jax.lax.top_k(best, min(num, SEGMENTS))
+  idx = top_seg * seg + jnp.take_along_axis(first, top_seg, axis=-1)
+  return idx, top_vals > -jnp.inf
 
 
 def grid_x(idx, grid_points: int):
@@ -225,7 +266,8 @@ def _grid_values(coeffs, grid_points: int):
 @functools.partial(jax.jit, static_argnames=("grid_points",))
 def _maximize_from_grid(coeffs, values, grid_points: int):
   degree = coeffs.shape[-1] - 1
-  xs, vals, _ = candidates_from_grid(coeffs, values, grid_points, num_candidates(degree))
+  idx, valid = segment_maxima(values, num_candidates(degree))
+  xs, vals, _ = candidates_from_indices(coeffs, idx, valid, grid_points)
   return select(coeffs, xs, vals)
 
 
@@ -240,7 +282,7 @@ def maximize_reference(coeffs, grid_points: int | None = None):
   """(max_value, argmax) of P on [0, 1] for coeffs [..., D+1] (float32), within the module's error bound.
 
   grid_points: G >= 3 (default ``default_grid_points(D)``); a coarser grid than the default voids the bound.
-  Unfused: materializes P on the whole grid, [..., G] floats.
+  Unfused: materializes P on the whole grid, [..., G] floats, and picks candidates with ``segment_maxima``.
   """
   validate_coeffs(coeffs)
   coeffs = jnp.asarray(coeffs, jnp.float32)
@@ -253,27 +295,38 @@ def maximize_reference(coeffs, grid_points: int | None = None):
 
 # ------------------------------------------------------------------------------------------- fused kernels
 #
-# maximize: one pass over the grid per block of rows that keeps only O(rows * (lanes + candidates)) floats. Lane t
-# of a [rows, LANES] tile walks the contiguous segment g in [t*S, (t+1)*S) of the grid (S = ceil(G / LANES)),
-# one point per step, so a point's left and right neighbours are the lane's previous and next values: no shifts
-# across lanes, which neither Triton nor Mosaic does cheaply. Each lane evaluates S + 2 points (one neighbour on
-# each side of its segment). Grid local maxima (as ``grid_local_maxima``: strictly above the left neighbour, at
-# least the right one, -inf outside [0, G - 1]) are merged into a running list of the ``num`` best under the order
-# (value descending, index ascending), which is exactly the set lax.top_k picks in the reference. The merge runs
-# only in steps where some row has a local maximum that beats its list's worst entry. The list's indices then go
-# through the reference's own refinement and selection (``candidates_from_indices``, ``select``).
+# maximize: the grid's segment maxima (``segment_maxima``) without materializing P on the whole grid, then the
+# reference's own refinement and selection (``candidates_from_indices``, ``select``).
+#
+# Pallas: one pass per block of ROW_BLOCK rows over a [rows, SEGMENTS] tile. Lane t walks segment t one point per
+# step (S + 2 points: the segment and one neighbour on each side), so a point's left and right neighbours are the
+# lane's previous and next values: no shifts across lanes, which neither Triton nor Mosaic does cheaply. Each lane
+# keeps its best local maximum (value, first index); the ``num`` best lanes (value desc, index asc) are the answer.
+# Working memory O(ROW_BLOCK * SEGMENTS) per program.
+#
+# XLA (CPU): ``lax.map`` over blocks of rows; a block evaluates P on a [rows, SEGMENTS, S + 2] tile (each segment
+# with its two neighbours; -inf outside the grid), materialized once behind an optimization barrier so that the
+# reductions read it instead of re-running Horner: the local-maximum test and a max per segment give the segment
+# maxima [rows, SEGMENTS], top_k the ``num`` best segments, and the first index of the maximum is then found in
+# those ``num`` segments only (a gather of [rows, num, S + 2]; half the time of a second full reduction at
+# G = 65536). Working memory per block: rows_block * SEGMENTS * (S + 2) ~ rows_block * (G + 2 * SEGMENTS)
+# floats, which ``xla_rows_block`` keeps at most XLA_BLOCK_POINTS when G allows (one row per block beyond); it does
+# not grow with the batch. Inputs and outputs add O(B * (D + num)). Both paths place grid points with ``grid_x``
+# and evaluate plain float32 Horner as the reference does (XLA:CPU contracts each step to an FMA in each context
+# measured; the tests check that the fused paths pick the reference's grid indices exactly, flat and noisy tops
+# included). Alternatives measured slower on XLA:CPU: one variadic (value, index) reduction or jnp.argmax per
+# segment (about 7x the two plain reductions), lax.top_k over the whole masked grid (about 3x), a fori_loop over
+# grid segments with dynamic slices.
 
 ROW_BLOCK = 8
 """Rows per Pallas grid step (TPU sublanes; a power of two for Triton)."""
 
-LANES = 128
-"""Grid segments per row in a tile (TPU lane width)."""
+LANES = SEGMENTS
+"""Lanes of a Pallas tile: one grid segment per lane (TPU lane width)."""
 
-XLA_ROW_BLOCK = 32
-"""Rows per block on the XLA path (CPU): [32, XLA_LANES] tiles (a block where a lane meets two peaks is redone)."""
-
-XLA_LANES = 128
-"""Grid segments per row on the XLA path."""
+XLA_BLOCK_POINTS = 2**17
+"""Target grid points per block on the XLA path (rows_block * SEGMENTS * (S + 2)): a 512 KiB tile stays in L2
+(measured on the 2-core CPU: 2**15 to 2**19 time alike within the noise; fewer, larger blocks cut loop overhead)."""
 
 EVAL_LANES = 128
 """Points per row per Pallas grid step of ``evaluate``."""
@@ -285,15 +338,20 @@ def _pow2(x: int) -> int:
   return 1 << max(int(x) - 1, 0).bit_length()
 
 
+def xla_rows_block(rows: int, grid_points: int) -> int:
+  """Rows per block on the XLA path: the largest power of two <= ``rows`` (a power of two) whose tile of
+  rows * SEGMENTS * (S + 2) points is at most XLA_BLOCK_POINTS, and at least 1."""
+  tile = SEGMENTS * (segment_length(grid_points) + 2)
+  block = 1
+  while block * 2 <= rows and block * 2 * tile <= XLA_BLOCK_POINTS:
+    block *= 2
+  return block
+
+
 def _columns(c):
   """Coefficient columns [R, 1] of c (an array or a Ref [R, P]); a Ref is read column by column (Triton has no
   value slices)."""
   return [c[:, pl.ds(j, 1)] if not isinstance(c, jax.Array) else c[:, j:j + 1] for j in range(c.shape[1])]
-
-
-def _any(mask):
-  """jnp.any as a max over int32 (Triton has no boolean reductions)."""
-  return jnp.max(mask.astype(jnp.int32)) > 0
 
 
 def _horner_rows(cols, x):
@@ -304,44 +362,11 @@ def _horner_rows(cols, x):
   return acc
 
 
-def _merge(cand, cidx, lv, li, num: int):
-  """Inserts the candidates (cand [R, T] values, -inf = none; cidx [R, T] distinct indices) into the running
-  lists (lv, li) [R, NP] of the ``num`` best (value desc, index asc); slots >= num are unused. Best first, until
-  no row's best remaining candidate beats its worst entry (at most ``num`` rounds)."""
-  slot = jax.lax.broadcasted_iota(jnp.int32, lv.shape, 1)
-  big = jnp.int32(2**31 - 1)
-
-  def status(cand, lv, li):
-    bv = jnp.max(cand, axis=1, keepdims=True)
-    bi = jnp.min(jnp.where(cand == bv, cidx, big), axis=1, keepdims=True)
-    lvm = jnp.where(slot < num, lv, jnp.inf)
-    wv = jnp.min(lvm, axis=1, keepdims=True)
-    wi = jnp.max(jnp.where(lvm == wv, li, -1), axis=1, keepdims=True)
-    beats = (bv > _NEG_INF) & ((bv > wv) | ((bv == wv) & (bi < wi)))
-    return bv, bi, wv, wi, beats
-
-  def body(carry):
-    cand, lv, li, _ = carry
-    bv, bi, wv, wi, beats = status(cand, lv, li)
-    put = beats & (slot < num) & (lv == wv) & (li == wi)
-    lv = jnp.where(put, bv, lv)
-    li = jnp.where(put, bi, li)
-    cand = jnp.where(beats & (cidx == bi), _NEG_INF, cand)
-    return cand, lv, li, _any(status(cand, lv, li)[-1])
-
-  go = _any(status(cand, lv, li)[-1])
-  _, lv, li, _ = jax.lax.while_loop(lambda carry: carry[-1], body, (cand, lv, li, go))
-  return lv, li
-
-
-def _scan_rows(cols, *, grid_points: int, num: int, lanes: int, slots: int):
-  """The grid's ``num`` best local maxima for coefficient columns (``_columns``): (values, indices) [R, slots].
-
-  Entries past the real local maxima hold (-inf, G + slot); slots >= num are unused. Exactly the set (and values)
-  ``grid_local_maxima`` finds on the same grid, up to the rounding of P on the grid (see ``_horner_rows``).
-  """
+def _scan_lanes(cols, *, grid_points: int, lanes: int):
+  """Per lane of a [R, lanes] tile: the best grid local maximum of segment ``lane`` (value, index; ties to the
+  smaller index; -inf and index G when the segment has none)."""
   rows = cols[0].shape[0]
-  seg = -(-grid_points // lanes)
+  seg = segment_length(grid_points)
   shape = (rows, lanes)
   start = jax.lax.broadcasted_iota(jnp.int32, shape, 1) * seg - 1  # g of step 0: the segment's left neighbour
 
@@ -350,53 +375,22 @@ def _scan_rows(cols, *, grid_points: int, num: int, lanes: int, slots: int):
     return jnp.where((g >= 0) & (g < grid_points), v, _NEG_INF)
 
   def body(s, carry):
-    left, mid, lv, li = carry
-    g = start + s  # the new right neighbour; the centre is g - 1, inside the lane's segment for s in [2, S + 1]
+    left, mid, bv, bi = carry
+    g = start + s  # the new right neighbour; the centre g - 1 is inside the lane's segment for s in [2, S + 1]
     right = value(g)
-    is_max = (mid > left) & (mid >= right) & (g - 1 < grid_points)
-    cand = jnp.where(is_max, mid, _NEG_INF)
-    worst = jnp.min(jnp.where(slot < num, lv, jnp.inf), axis=1, keepdims=True)
-    gate = _any((cand > _NEG_INF) & (cand >= worst))  # >=: an equal value with a smaller index also wins
-    lv, li = jax.lax.cond(gate, lambda: _merge(cand, g - 1, lv, li, num), lambda: (lv, li))
-    return mid, right, lv, li
-
-  slot = jax.lax.broadcasted_iota(jnp.int32, (rows, slots), 1)
-  lv = jnp.full((rows, slots), _NEG_INF, jnp.float32)
-  li = grid_points + slot
-  carry = (value(start), value(start + 1), lv, li)
-  _, _, lv, li = jax.lax.fori_loop(2, seg + 2, body, carry)
-  return lv, li
-
-
-def _scan_lanes(cols, *, grid_points: int, lanes: int):
-  """Per lane of a [R, lanes] tile: its best grid local maximum (value, index; ties to the smaller index; -inf and
-  an index past the grid when none) and, per row, whether any lane met two or more local maxima."""
-  rows = cols[0].shape[0]
-  seg = -(-grid_points // lanes)
-  shape = (rows, lanes)
-  start = jax.lax.broadcasted_iota(jnp.int32, shape, 1) * seg - 1
-
-  def value(g):
-    v = _horner_rows(cols, grid_x(g, grid_points))
-    return jnp.where((g >= 0) & (g < grid_points), v, _NEG_INF)
-
-  def body(s, carry):
-    left, mid, bv, bi, count = carry
-    g = start + s
-    right = value(g)
-    is_max = (mid > left) & (mid >= right) & (g - 1 < grid_points)
+    is_max = (mid > left) & (mid >= right)  # -inf centres (outside the grid) never pass
     better = is_max & (mid > bv)  # strict: indices rise along a lane, so ties keep the smaller index
-    return (mid, right, jnp.where(better, mid, bv), jnp.where(better, g - 1, bi),
-            count + is_max.astype(jnp.int32))
+    return mid, right, jnp.where(better, mid, bv), jnp.where(better, g - 1, bi)
 
   init = (value(start), value(start + 1), jnp.full(shape, _NEG_INF, jnp.float32),
-          jnp.full(shape, grid_points, jnp.int32), jnp.zeros(shape, jnp.int32))
-  _, _, bv, bi, count = jax.lax.fori_loop(2, seg + 2, body, init)
-  return bv, bi, jnp.max(count, axis=1, keepdims=True) >= 2
+          jnp.full(shape, grid_points, jnp.int32))
+  _, _, bv, bi = jax.lax.fori_loop(2, seg + 2, body, init)
+  return bv, bi
 
 
 def _top_of_lanes(bv, bi, *, grid_points: int, num: int, slots: int):
-  """The ``num`` best (value desc, index asc) of the lane bests bv, bi [R, T] as (values, indices) [R, slots]."""
+  """The ``num`` best (value desc, index asc) of the lane bests bv, bi [R, T] as (values, indices) [R, slots];
+  entries past the real maxima hold (-inf, G + slot), slots >= num are unused."""
   rows = bv.shape[0]
   slot = jax.lax.broadcasted_iota(jnp.int32, (rows, slots), 1)
   lv = jnp.full((rows, slots), _NEG_INF, jnp.float32)
@@ -411,37 +405,48 @@ def _top_of_lanes(bv, bi, *, grid_points: int, num: int, slots: int):
   return lv, li
 
 
-def _grid_top(cols, *, grid_points: int, num: int, lanes: int, slots: int):
-  """The grid's ``num`` best local maxima, (values, indices) [R, slots]: one pass keeping each lane's best, which
-  is the exact answer when no lane meets two local maxima (the usual case: a degree-d polynomial has at most d/2
-  peaks and a lane spans ceil(G / lanes) points); a block where some lane does is redone by the merging scan."""
-  bv, bi, multi = _scan_lanes(cols, grid_points=grid_points, lanes=lanes)
-  lv, li = _top_of_lanes(bv, bi, grid_points=grid_points, num=num, slots=slots)
-  return jax.lax.cond(_any(multi), lambda: _scan_rows(cols, grid_points=grid_points, num=num, lanes=lanes,
-                                                      slots=slots), lambda: (lv, li))
-
-
 def _maximize_kernel(c_ref, v_ref, i_ref, *, grid_points: int, num: int):
-  lv, li = _grid_top(_columns(c_ref), grid_points=grid_points, num=num, lanes=LANES, slots=v_ref.shape[1])
+  bv, bi = _scan_lanes(_columns(c_ref), grid_points=grid_points, lanes=LANES)
+  lv, li = _top_of_lanes(bv, bi, grid_points=grid_points, num=num, slots=v_ref.shape[1])
   v_ref[...] = lv
   i_ref[...] = li
 
 
+def _segment_top_xla(coeffs, *, grid_points: int, num: int):
+  """``segment_maxima`` of one block of rows, coeffs [R, D+1], as XLA ops on a [R, SEGMENTS, S + 2] tile:
+  (values, indices) [R, num], -inf values where fewer exist."""
+  seg = segment_length(grid_points)
+  shape = (SEGMENTS, seg + 2)
+  g = jax.lax.broadcasted_iota(jnp.int32, shape, 0) * seg - 1 + jax.lax.broadcasted_iota(jnp.int32, shape, 1)
+  v = horner(coeffs[:, None, :], grid_x(g, grid_points)[None])
+  v = jnp.where((g >= 0) & (g < grid_points), v, _NEG_INF)
+  v = jax.lax.optimization_barrier(v)  # materialize the tile once: the reductions below must not re-run Horner
+
+  def local_maxima(w):  # [..., S + 2] with neighbours -> [..., S]: the centre where it is a local maximum, else -inf
+    mid = w[..., 1:-1]
+    return jnp.where((mid > w[..., :-2]) & (mid >= w[..., 2:]), mid, _NEG_INF)  # -inf centres never pass
+
+  top_vals, top_seg = jax.lax.top_k(jnp.max(local_maxima(v), axis=-1), num)
+  chosen = local_maxima(jnp.take_along_axis(v, top_seg[..., None], axis=1))  # [R, num, S]: only the kept segments
+  pos = jax.lax.broadcasted_iota(jnp.int32, chosen.shape, 2)
+  first = jnp.min(jnp.where(chosen == top_vals[..., None], pos, seg), axis=-1)
+  return top_vals, top_seg * seg + first
+
+
 def maximize_cost(rows: int, degree: int, grid_points: int) -> pl.CostEstimate:
-  """Cost of the grid pass on ``rows`` rows: 2 flops per Horner step per point, about 8 more per point for the
-  local-maximum test and the gate (merges are rare and not counted); bytes: coefficients in, candidate lists out."""
-  seg = -(-grid_points // LANES)
-  points = rows * LANES * (seg + 2)
-  flops = points * (2 * degree + 8)
+  """Cost of the grid pass on ``rows`` rows: 2 flops per Horner step per point, about 6 more per point for the
+  range test, the local-maximum test and the running best; bytes: coefficients in, candidate lists out."""
+  points = rows * SEGMENTS * (segment_length(grid_points) + 2)
+  flops = points * (2 * degree + 6)
   return pl.CostEstimate(flops=int(flops), transcendentals=0,
                          bytes_accessed=int(4 * rows * (degree + 1 + 2 * (num_candidates(degree) + 1))))
 
 
 def _grid_pass(coeffs, *, grid_points: int, num: int, impl: str, platform: str):
-  """Top-``num`` grid local maxima of coeffs [B, P] (B a multiple of the row block): (values, indices, valid)."""
+  """Segment maxima of coeffs [B, P] (B a multiple of ROW_BLOCK, a power of two): (indices, valid) [B, num]."""
   rows, width = coeffs.shape
-  slots = _pow2(num)
   if impl == "pallas":
+    slots = _pow2(num)
     out = (jax.ShapeDtypeStruct((rows, slots), jnp.float32), jax.ShapeDtypeStruct((rows, slots), jnp.int32))
     lv, li = pl.pallas_call(
         functools.partial(_maximize_kernel, grid_points=grid_points, num=num),
@@ -454,20 +459,21 @@ def _grid_pass(coeffs, *, grid_points: int, num: int, impl: str, platform: str):
         interpret=platform == "interpret",
         name="polymax_grid",
     )(coeffs)
+    lv, li = lv[:, :num], li[:, :num]
   else:
-    block = min(XLA_ROW_BLOCK, rows)
-    scan = functools.partial(_grid_top, grid_points=grid_points, num=num, lanes=XLA_LANES, slots=slots)
-    lv, li = jax.lax.map(lambda c: scan(_columns(c)), coeffs.reshape(rows // block, block, width))
-    lv, li = lv.reshape(rows, slots), li.reshape(rows, slots)
-  lv, li = lv[:, :num], li[:, :num]
+    block = xla_rows_block(rows, grid_points)
+    top = functools.partial(_segment_top_xla, grid_points=grid_points, num=num)
+    lv, li = jax.lax.map(top, coeffs.reshape(rows // block, block, width))
+    lv, li = lv.reshape(rows, num), li.reshape(rows, num)
   return li, lv > _NEG_INF
 
 
 @functools.partial(jax.jit, static_argnames=("grid_points", "impl", "platform"))
 def _maximize_padded(coeffs, *, grid_points: int, impl: str, platform: str):
   degree = coeffs.shape[-1] - 1
-  width = _pow2(degree + 1)
-  padded = jnp.pad(coeffs, ((0, 0), (0, width - degree - 1)))  # zero top coefficients: Horner is unchanged
+  padded = coeffs
+  if impl == "pallas":  # Triton wants power-of-two shapes; zero top coefficients leave Horner unchanged
+    padded = jnp.pad(coeffs, ((0, 0), (0, _pow2(degree + 1) - degree - 1)))
   idx, valid = _grid_pass(padded, grid_points=grid_points, num=num_candidates(degree), impl=impl,
                           platform=platform)
   xs, vals, _ = candidates_from_indices(coeffs, idx, valid, grid_points)
@@ -479,9 +485,11 @@ def maximize(coeffs, *, impl: str | None = None, interpret: bool = False, grid_p
 
   The same answer as ``maximize_reference`` (same grid, candidates, refinement and tie rule; the module's error
   bound |max_value - max P| <= 1e-6 * max(1, sum|c|), ties within ``tie_tolerance`` to the smallest x), without
-  materializing P on the grid: memory O(B * (D + LANES)) for B polynomials.
+  materializing P on the grid: memory O(B * (D + num_candidates(D))) plus a bounded working tile per block of
+  rows (Pallas: ROW_BLOCK x SEGMENTS floats; XLA: rows_block x (G + 2 SEGMENTS) floats, about XLA_BLOCK_POINTS,
+  independent of B).
   impl: None (auto: "xla" on CPU, "pallas" on GPU/TPU and with ``interpret``), "pallas" (fused kernel: Triton
-  on GPU, Mosaic on TPU, interpreted on CPU), "xla" (the same streaming pass as XLA ops), "reference".
+  on GPU, Mosaic on TPU, interpreted on CPU), "xla" (row blocks of XLA ops, the fastest path on CPU), "reference".
   grid_points: G >= 3 (default ``default_grid_points(D)``); a coarser grid voids the bound.
   Batch sizes are padded to powers of two, so jit compiles once per size bucket.
   Raises ValueError on bad shapes, degree > 32, NaN/inf (when concrete), G < 3, or an unknown impl.
@@ -497,15 +505,20 @@ def maximize(coeffs, *, impl: str | None = None, interpret: bool = False, grid_p
   if impl == "reference":
     return maximize_reference(coeffs, g)
   batch = coeffs.shape[:-1]
-  flat = coeffs.reshape(-1, degree + 1)
-  size = flat.shape[0]
+  size = math.prod(batch)
   if size == 0:
     return jnp.zeros(batch, jnp.float32), jnp.zeros(batch, jnp.float32)
+  flat = coeffs if coeffs.ndim == 2 else coeffs.reshape(size, degree + 1)  # eager ops only where needed
   padded = _backend.bucket(size, ROW_BLOCK)
-  flat = jnp.pad(flat, ((0, padded - size), (0, 0)))
+  if padded != size:
+    flat = jnp.pad(flat, ((0, padded - size), (0, 0)))
   platform = _backend.pallas_platform(interpret) if impl == "pallas" else "xla"
   value, x = _maximize_padded(flat, grid_points=g, impl=impl, platform=platform)
-  return value[:size].reshape(batch), x[:size].reshape(batch)
+  if padded != size:
+    value, x = value[:size], x[:size]
+  if len(batch) != 1:
+    value, x = value.reshape(batch), x.reshape(batch)
+  return value, x
 
 
 def _evaluate_kernel(c_ref, x_ref, o_ref):
