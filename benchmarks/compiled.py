@@ -1,6 +1,7 @@
 """Compiled search networks: explain one layer by layer, or measure how their size grows with n_max.
 
   python -m mesabench.benchmarks.compiled --explain --arch=recurrent --n=1024
+  python -m mesabench.benchmarks.compiled --explain --arch=polymax --grid_points=9 --refine_steps=1
   python -m mesabench.benchmarks.compiled --size_law
 
 --explain prints what every unit of the network computes (the affine map read off its weights, and its meaning),
@@ -11,6 +12,9 @@ changes, and checks the result against the seed's Python loop.
 n_max = 2**4 ... 2**30 (exactly, from the built structure), fits power-law exponents over [2**10, 2**30], compares
 with a lookup table memorizing the answer for every n <= n_max (n_max entries of bit_length(K(n_max)) bits, against
 64 bits per float64 network parameter) and reports the crossover n_max beyond which each network is smaller.
+It also counts the PolyMax network (``polymax_net``, degree 6, zoom 4) for G = 2**2 + 1 ... 2**16 + 1 grid points
+with 0 and 2 refinement stages: parameters, connections, Mul units, depth, FLOPs and the regret bound per unit of
+M2 = sum_j j (j-1) |c_j| (h**2 / 8 for the grid; h_R**2 / 8 once the refinement windows hold the maximizer).
 Writes results/compiled_size_law.json (atomically, with environment and command) and results/compiled_size_law.png.
 """
 from __future__ import annotations
@@ -26,6 +30,7 @@ from absl import flags
 
 from mesabench.benchmarks import record
 from mesabench.models.compiled import modsearch as ms
+from mesabench.models.compiled import polymax as pm
 
 SCHEMA_VERSION = 1
 BITS_PER_PARAM = 64
@@ -36,11 +41,16 @@ _RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("explain", False, "Print the network layer by layer and a trace for --n.")
 flags.DEFINE_bool("size_law", False, "Measure sizes vs n_max; write results/compiled_size_law.{json,png}.")
-flags.DEFINE_enum("arch", "recurrent", list(ms.ARCHS), "Architecture for --explain.")
+flags.DEFINE_enum("arch", "recurrent", list(ms.ARCHS) + ["polymax"], "Architecture for --explain.")
 flags.DEFINE_integer("n", 1024, "The query n for --explain (1 <= n <= n_max).")
 flags.DEFINE_integer("n_max", 0, "n_max of the explained network (0: the smallest power of two >= max(n, 16)).")
 flags.DEFINE_integer("steps", 3, "Iterations whose every activation --explain prints (looped archs).")
 flags.DEFINE_integer("max_exp", 30, "--size_law: largest log2(n_max).")
+flags.DEFINE_integer("grid_points", 9, "--explain --arch=polymax: grid points G.")
+flags.DEFINE_integer("refine_steps", 1, "--explain --arch=polymax: zoom stages.")
+flags.DEFINE_integer("zoom", 4, "--explain --arch=polymax: spacing shrink per zoom stage.")
+flags.DEFINE_list("coeffs", ["-0.0225", "0.335", "-1.2025", "1.9", "-1"],
+                  "--explain --arch=polymax: coefficients, ascending powers (default: two peaks, at 0.2 and 0.81).")
 flags.DEFINE_string("out", _RESULTS, "--size_law: output folder.")
 
 
@@ -84,10 +94,24 @@ def _formula(layer, w, b, u: int, in_names: list[str]) -> str:
   return f"relu({body})" if layer.relu else body
 
 
+def _mul_formula(layer, u: int, in_names: list[str]) -> str:
+  a = in_names[layer.left[u]]
+  return a if layer.right[u] < 0 else f"{a} * {in_names[layer.right[u]]}"
+
+
 def _describe_layer(out, title, layer, p, in_names, per_unit_limit=64):
-  out.write(f"  {title}: {layer.out_dim} units, {layer.num_connections} connections\n")
+  if layer.is_mul:
+    out.write(f"  {title}: {layer.out_dim} units, {layer.num_mul_units} Mul units (products of two activations; "
+              "no parameters), the rest copies\n")
+  else:
+    out.write(f"  {title}: {layer.out_dim} units, {layer.num_connections} connections\n")
   names = _unit_names(layer.groups)
   for g in layer.groups:
+    if layer.is_mul:
+      shown = [f"{names[u]} = {_mul_formula(layer, u, in_names)}" for u in range(g.start, g.start + g.count)]
+      out.write(f"    {'; '.join(shown[:4])}{'; ...' if len(shown) > 4 else ''}\n")
+      out.write(f"    {'':8s}   # {g.meaning}\n")
+      continue
     if g.count == 1:
       out.write(f"    {g.name:8s} = {_formula(layer, p['w'], p['b'], g.start, in_names)}\n")
       out.write(f"    {'':8s}   # {g.meaning}\n")
@@ -168,6 +192,48 @@ def explain(arch: str, n: int, n_max: int = 0, steps: int = 3) -> str:
   return out.getvalue()
 
 
+def explain_polymax(grid_points: int = 9, refine_steps: int = 1, coeffs=(-0.0225, 0.335, -1.2025, 1.9, -1.0),
+                    zoom: int = 4) -> str:
+  """The text --explain --arch=polymax prints: every layer's units (formula read from the weights or the Mul
+  operands, and meaning), each stage's winner on ``coeffs``, and the comparison with the exact oracle and the
+  regret bound."""
+  from mesabench.tasks import polymax as task_polymax  # the oracle, for the closing check only
+
+  c = np.asarray([float(v) for v in coeffs], np.float64)
+  if c.ndim != 1 or not 2 <= c.size <= pm.MAX_DEGREE + 1:
+    raise ValueError(f"coeffs must hold 2..{pm.MAX_DEGREE + 1} numbers (degree 1..{pm.MAX_DEGREE}), got {c.size}")
+  d = c.size - 1
+  net = pm.polymax_net(grid_points, d, refine_steps, zoom, coeff_bound=max(pm.default_coeff_bound(d),
+                                                                          2 * float(np.abs(c).sum())))
+  out = io.StringIO()
+  w = out.write
+  w(f"PolyMax compiled into a network (G = {grid_points}, degree {d}, {refine_steps} zoom stage(s) of "
+    f"{2 * zoom + 1} points), explained on P = {' + '.join(f'{v:g} x**{j}' for j, v in enumerate(c))}.\n\n")
+  w("Program: x0 = first maximizer of P on the grid g/(G-1); per zoom stage: the first maximizer on the "
+    f"{2 * zoom + 1}-point grid of {zoom}x finer spacing around the winner (window clamped into [0, 1]).\n")
+  w(f"Number format: float64. Values v = P + C with C = {_fmt(net.offset)} lie in [2**{net.exponent}, "
+    f"1.5 * 2**{net.exponent}), one binade, so y = 2**{52 - net.exponent} v - 2**52 is an exact integer and "
+    "comparisons are ReLU steps on integers: 1[a >= b] = relu(a - b + 1) - relu(a - b).\n")
+  w(f"Size: {net.num_params} parameters, {net.num_connections} connections, {net.num_mul_units} Mul units, "
+    f"{net.num_units} units, depth {net.depth}, {net.flops_per_query()} FLOPs per query "
+    f"({net.mul_flops_per_query()} of them Mul).\n\n")
+  names = [f"c{j}" for j in range(d + 1)]
+  for li, (layer, p) in enumerate(zip(net.layers, net.params)):
+    names = _describe_layer(out, f"L{li + 1}", layer, p, names)
+  winners = net.stage_winners(c[None])
+  x, value = net.apply_with_value(c[None])
+  w(f"\nTrace on P:\n")
+  for r, xr in enumerate(winners):
+    w(f"  stage {r} winner x = {float(xr[0]):.9f} (grid spacing 1/{net.grid_size(r)}), "
+      f"P(x) = {float(np.polynomial.polynomial.polyval(xr[0], c)):.9f}\n")
+  best, arg = (float(np.asarray(a)[0]) for a in task_polymax.solve(c.astype(np.float32)[None]))
+  regret = best - float(np.polynomial.polynomial.polyval(x[0], c))
+  w(f"\nAnswer: network x = {float(x[0]):.9f}, value {float(value[0]):.9f}; oracle argmax {arg:.9f}, "
+    f"max {best:.9f}; regret {regret:.3g} <= bound {float(net.error_bound(c[None], 0)[0]):.3g} (grid), "
+    f"{float(net.error_bound(c[None], refine_steps)[0]):.3g} (if the last window holds the maximizer).\n")
+  return out.getvalue()
+
+
 # --------------------------------------------------------------------------------------------------- size law
 
 
@@ -236,6 +302,33 @@ def size_law(max_exp: int = 30, min_exp: int = 4, archs=ms.ARCHS, progress: bool
   return out
 
 
+def polymax_size_law(max_log2: int = 16, min_log2: int = 2, degree: int = 6, refine_steps=(0, 2),
+                     zoom: int = 4, fit_min_log2: int = 6) -> dict:
+  """Sizes of ``polymax_net(G, degree, R, zoom)`` for G = 2**k + 1, k = min_log2..max_log2, per R in
+  ``refine_steps``, with fitted exponents against G (over G > 2**fit_min_log2; with refinement the fixed cost of
+  the zoom stages, about 1,300 parameters each at degree 6, flattens the small-G end) and the regret bound per
+  unit of
+  M2 = sum_j j (j-1) |c_j|: h_0**2 / 8 (unconditional) and h_R**2 / 8 (once the windows hold the maximizer;
+  the rounding term 2 (R+1) eta is omitted: below 1e-10 at degree 6)."""
+  grid = [2**k + 1 for k in range(min_log2, max_log2 + 1)]
+  out = {"grid_points": grid, "degree": degree, "zoom": zoom, "refine": {}}
+  for r in refine_steps:
+    series = {k: [] for k in ("num_params", "num_connections", "num_mul_units", "num_units", "depth",
+                              "flops_per_query", "mul_flops_per_query")}
+    for g in grid:
+      net = pm.polymax_net(g, degree, r, zoom)
+      for k in series:
+        v = getattr(net, k)
+        series[k].append(int(v() if callable(v) else v))
+    h0 = [1.0 / (g - 1) for g in grid]
+    out["refine"][str(r)] = {
+        "series": series,
+        "exponents": {k: fit_exponent(grid, v, lo_exp=fit_min_log2) for k, v in series.items()},
+        "bound_per_m2_grid": [h * h / 8 for h in h0],
+        "bound_per_m2": [(h / zoom**r)**2 / 8 for h in h0]}
+  return out
+
+
 def plot(result: dict, path: str) -> str:
   import matplotlib
   matplotlib.use("Agg")
@@ -244,9 +337,10 @@ def plot(result: dict, path: str) -> str:
   grid = np.asarray(result["n_max"], np.float64)
   keys = [("num_params", "parameters"), ("num_connections", "connections"), ("depth", "depth (layers)"),
           ("flops_per_query", "FLOPs per query (n = n_max)")]
-  fig, axes = plt.subplots(2, 2, figsize=(12, 9))
+  fig, all_axes = plt.subplots(2, 3, figsize=(18, 9))
+  axes = all_axes[:, :2]
   colors = {"recurrent": "C0", "unrolled": "C1", "wide": "C2", "banded": "C3"}
-  for ax, (key, label) in zip(axes.ravel(), keys):
+  for ax, (key, label) in zip([axes[0, 0], axes[0, 1], axes[1, 0], axes[1, 1]], keys):
     for arch, d in result["archs"].items():
       ax.loglog(grid, d["series"][key], "o-", ms=3, base=2, color=colors[arch],
                 label=f"{arch} (slope {d['exponents'][key]:.2f})")
@@ -257,6 +351,27 @@ def plot(result: dict, path: str) -> str:
     ax.set_ylabel(label)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
+  if "polymax" in result:
+    pmr = result["polymax"]
+    g = np.asarray(pmr["grid_points"], np.float64)
+    ax_size, ax_bound = all_axes[0, 2], all_axes[1, 2]
+    for i, (r, d) in enumerate(pmr["refine"].items()):
+      ax_size.loglog(g, d["series"]["num_params"], "o-", ms=3, base=2, color=f"C{4 + i}",
+                     label=f"params, R = {r} (slope {d['exponents']['num_params']:.2f})")
+      if int(r):
+        ax_size.loglog(g, d["series"]["num_mul_units"], "s:", ms=3, base=2, color=f"C{4 + i}",
+                       label=f"Mul units, R = {r}")
+      ax_bound.loglog(g, d["bound_per_m2"], "o-", ms=3, base=2, color=f"C{4 + i}",
+                      label=f"R = {r}: h_R^2/8 (windows hold the max)")
+    ax_bound.loglog(g, pmr["refine"]["0"]["bound_per_m2_grid"], "k--", base=2, label="h_0^2/8 (always)")
+    ax_size.set_title(f"PolyMax net, degree {pmr['degree']}, zoom {pmr['zoom']}", fontsize=10)
+    ax_size.set_xlabel("grid points G")
+    ax_size.set_ylabel("count")
+    ax_bound.set_xlabel("grid points G")
+    ax_bound.set_ylabel("regret bound / sum_j j(j-1)|c_j|")
+    for ax in (ax_size, ax_bound):
+      ax.grid(True, which="major", alpha=0.3)
+      ax.legend(fontsize=8)
   cross = ", ".join(f"{a}: " + ("never" if d["crossover_n_max"] is None else f"2^{d['crossover_log2']:.1f}")
                     for a, d in result["archs"].items())
   fig.suptitle(f"ModSearch compiled into ReLU networks: size vs n_max (fit over n_max >= 2^{FIT_MIN_EXP})\n"
@@ -273,6 +388,9 @@ def main(argv):
   if FLAGS.explain == FLAGS.size_law:
     raise app.UsageError("pass exactly one of --explain and --size_law")
   if FLAGS.explain:
+    if FLAGS.arch == "polymax":
+      sys.stdout.write(explain_polymax(FLAGS.grid_points, FLAGS.refine_steps, FLAGS.coeffs, FLAGS.zoom))
+      return
     if not 1 <= FLAGS.n <= ms.N_MAX:
       raise app.UsageError(f"--n must be in [1, {ms.N_MAX}], got {FLAGS.n}")
     sys.stdout.write(explain(FLAGS.arch, FLAGS.n, FLAGS.n_max, FLAGS.steps))
@@ -280,10 +398,15 @@ def main(argv):
   if not 10 <= FLAGS.max_exp <= 30:
     raise app.UsageError(f"--max_exp must be in [10, 30], got {FLAGS.max_exp}")
   result = size_law(FLAGS.max_exp)
+  result["polymax"] = polymax_size_law()
+  models = {a: {"id": f"compiled/{a}", "k_source": "input (kernels.modsearch.kmax)"} for a in ms.ARCHS}
+  models["polymax"] = {"id": "compiled/polymax", "degree": result["polymax"]["degree"],
+                       "zoom": result["polymax"]["zoom"], "refine_steps": list(result["polymax"]["refine"])}
   doc = {"schema_version": SCHEMA_VERSION,
          "config": {"task": {"id": "ModSearch-v0", "n_max_grid": result["n_max"]},
-                    "models": {a: {"id": f"compiled/{a}", "k_source": "input (kernels.modsearch.kmax)"}
-                               for a in ms.ARCHS},
+                    "polymax_task": {"id": "PolyMax-v0", "degree": result["polymax"]["degree"],
+                                     "grid_points": result["polymax"]["grid_points"]},
+                    "models": models,
                     "bits_per_param": BITS_PER_PARAM, "fit_min_n_max": 2**FIT_MIN_EXP, "seed": None,
                     "steps": None},
          "environment": record.environment(),
@@ -300,6 +423,12 @@ def main(argv):
           f"{e['depth']:9.3f} {e['flops_per_query']:9.3f} {d['series']['num_params'][-1]:12d} {cross:>16s}")
   print(f"lookup table: {result['table']['bits'][-1]} bits at n_max = 2^{FLAGS.max_exp} "
         f"(exponent {result['table']['exponent']:.3f})")
+  pmr = result["polymax"]
+  for r, d in pmr["refine"].items():
+    print(f"polymax (degree {pmr['degree']}, R = {r}, zoom {pmr['zoom']}): params exponent vs G "
+          f"{d['exponents']['num_params']:.3f}; at G = {pmr['grid_points'][-1]}: {d['series']['num_params'][-1]} "
+          f"params, {d['series']['num_mul_units'][-1]} Mul units, depth {d['series']['depth'][-1]}, "
+          f"bound {d['bound_per_m2'][-1]:.3g} * M2")
   print(f"wrote {json_path} and {png_path}")
 
 

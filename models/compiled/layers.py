@@ -18,6 +18,9 @@ is already inexact); ``check_exact_range`` re-verifies the bound on the activati
 Comparisons are ReLU steps on integers: for an integer x, 1[x >= 0] = relu(x + 1) - relu(x). Selecting between two
 non-negative values by a 0/1 unit g uses a big constant M above both values: g ? a : b = relu(a - M (1 - g)) +
 relu(b - M g). M only ever multiplies a 0/1 unit, so M * g stays exact.
+
+Multiplicative layers (products of two activations, named Mul units and counted apart) serve only networks
+that say so (``mesabench.models.compiled.polymax``); the ModSearch networks have none.
 """
 from __future__ import annotations
 
@@ -38,7 +41,9 @@ ALLOWED_PRIMITIVES = frozenset({
     "pjit", "jit", "closed_call", "scan",
 })
 """Primitives a compiled network's forward pass may contain: the sparse affine map, ReLU (max with 0), data
-movement, and the scan that applies a cell repeatedly. No comparison, select, floor, division or while loop."""
+movement, and the scan that applies a cell repeatedly. No comparison, select, floor, division or while loop.
+"mul" also serves the Mul units of multiplicative layers; which layers are multiplicative is read off the
+``Layer`` objects (``Layer.is_mul``), so a check combines this set with a per-layer check."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +57,13 @@ class Group:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Layer:
-  """Sparsity pattern and unit labels of one affine(-then-ReLU) layer; the values live in the params pytree."""
+  """Sparsity pattern and unit labels of one layer; the values live in the params pytree.
+
+  An affine layer (``left`` is None) computes relu(A x + b) (or A x + b) with A's nonzeros at (rows, cols).
+  A multiplicative layer (``left`` given; rows, cols empty; params {"w": [], "b": []}) has no parameters and
+  computes y[u] = x[left[u]] * x[right[u]] (a Mul unit) or, where right[u] == -1, y[u] = x[left[u]] (a copy,
+  no arithmetic). Mul units are counted apart from affine units in ``stack_sizes`` and ``stack_flops``.
+  """
   rows: np.ndarray
   cols: np.ndarray
   in_dim: int
@@ -60,10 +71,24 @@ class Layer:
   relu: bool
   groups: tuple[Group, ...]
   counted_connections: int = -1
+  left: np.ndarray | None = None
+  right: np.ndarray | None = None
+
+  @property
+  def is_mul(self) -> bool:
+    return self.left is not None
 
   @property
   def num_connections(self) -> int:
+    """Nonzero weights (affine layers); 0 for multiplicative layers (see ``num_mul_units``)."""
+    if self.is_mul:
+      return 0
     return int(self.rows.size) if self.counted_connections < 0 else self.counted_connections
+
+  @property
+  def num_mul_units(self) -> int:
+    """Units computing a product of two activations (multiplicative layers only; copies excluded)."""
+    return int(np.count_nonzero(self.right >= 0)) if self.is_mul else 0
 
   def group(self, name: str) -> Group:
     for g in self.groups:
@@ -197,19 +222,139 @@ class LayerBuilder:
     return layer, {"w": w, "b": b}, layout
 
 
+class MulBuilder:
+  """Collects unit groups of one multiplicative layer: products of two previous-layer units, and copies."""
+
+  def __init__(self, prev: dict[str, tuple[int, int]]):
+    self.prev = prev
+    self.items: list[tuple[str, np.ndarray, np.ndarray, str]] = []
+
+  def index(self, group: str, idx) -> np.ndarray:
+    """Positions in the previous layer of units group[idx]."""
+    if group not in self.prev:
+      raise KeyError(f"the previous layer has no group {group!r} ({sorted(self.prev)})")
+    start, count = self.prev[group]
+    idx = np.atleast_1d(np.asarray(idx, np.int64))
+    if idx.size and (idx.min() < 0 or idx.max() >= count):
+      raise IndexError(f"reads {group!r}[{idx.min()}..{idx.max()}] of {count} units")
+    return start + idx
+
+  def product(self, name: str, a: tuple[str, Any], b: tuple[str, Any], meaning: str) -> None:
+    """Mul units name[u] = a_group[a_idx[u]] * b_group[b_idx[u]]."""
+    left, right = self.index(*a), self.index(*b)
+    if left.size != right.size:
+      raise ValueError(f"group {name!r}: {left.size} left operands but {right.size} right operands")
+    self._add(name, left, right, meaning)
+
+  def carry(self, *names: str) -> None:
+    """Copies of previous-layer groups (any sign; no arithmetic)."""
+    for name in names:
+      left = self.index(name, np.arange(self.prev[name][1]))
+      self._add(name, left, np.full(left.size, -1, np.int64), f"{name} (copied)")
+
+  def add(self, name: str, left, right, meaning: str) -> None:
+    """Units name[u] = x[left[u]] * x[right[u]], or the copy x[left[u]] where right[u] == -1 (positions from
+    ``index``)."""
+    left, right = np.asarray(left, np.int64), np.asarray(right, np.int64)
+    if left.shape != right.shape or left.ndim != 1:
+      raise ValueError(f"group {name!r}: left and right must be 1-d of one length, got {left.shape}, {right.shape}")
+    self._add(name, left, right, meaning)
+
+  def _add(self, name, left, right, meaning):
+    if any(n == name for n, _, _, _ in self.items):
+      raise ValueError(f"unit group {name!r} added twice")
+    self.items.append((name, left, right, meaning))
+
+  def build(self) -> tuple[Layer, dict[str, np.ndarray], dict[str, tuple[int, int]]]:
+    groups, layout, start = [], {}, 0
+    for name, left, _, meaning in self.items:
+      groups.append(Group(name, start, left.size, meaning))
+      layout[name] = (start, left.size)
+      start += left.size
+    empty = np.zeros(0, np.int32)
+    layer = Layer(rows=empty, cols=empty, in_dim=sum(c for _, c in self.prev.values()), out_dim=start,
+                  relu=False, groups=tuple(groups),
+                  left=np.concatenate([l for _, l, _, _ in self.items]).astype(np.int32),
+                  right=np.concatenate([r for _, _, r, _ in self.items]).astype(np.int32))
+    return layer, {"w": np.zeros(0), "b": np.zeros(0)}, layout
+
+
+def mul_step(fn):
+  """Marks a layer step of ``build_stack`` as multiplicative: ``fn`` receives a ``MulBuilder``."""
+  fn.multiplicative = True
+  return fn
+
+
+def tournament(steps: list, y: Expr, k: Expr, m: float, carry: tuple[str, ...] = ()) -> tuple[Expr, Expr]:
+  """Appends to ``steps`` the layers of an argmax tournament over entries (y, k) in index order and returns
+  Exprs (y_win, k_win) over the last appended layer: y_win = max y; k_win = the k of the first entry (smallest
+  index) attaining it. y and k are Exprs over the layout the first appended layer reads; every y must be an
+  integer in [0, 2**52) and every k an integer in [0, m/2) (the big-M select needs M > 2 max k), or the result is
+  not exact. ``carry`` names non-negative groups carried alongside, unchanged.
+
+  Each round pairs entries 2p (left) and 2p+1 (right): g = 1[yL >= yR] = relu(yL - yR + 1) - relu(yL - yR);
+  y = yR + relu(yL - yR) = max; k = g ? kL : kR (an affine function of g while k is constant, a big-M select
+  otherwise). An odd count gets a dummy (y = 0, k = 0) on the right, which loses every tie. Rounds: ceil(log2
+  count); layers: 2 per round while k is constant, then 3.
+  """
+  state = {"y": y, "k": k}
+  rnd = 0
+  while state["y"].count > 1:
+    rnd += 1
+    y, k = state["y"], state["k"]
+    if y.count % 2:
+      y = Expr.concat([y, Expr.constant(1, 0.0)])
+      k = Expr.concat([k, Expr.constant(1, 0.0)])
+    left, right = np.arange(0, y.count, 2), np.arange(1, y.count, 2)
+    p = left.size
+    yl, yr, kl, kr = y.take(left), y.take(right), k.take(left), k.take(right)
+    k_const = not kl.terms and not kr.terms
+
+    def t1(lb, yl=yl, yr=yr, kl=kl, kr=kr, k_const=k_const, rnd=rnd):
+      lb.add("d1", yl - yr + 1, f"round {rnd}: relu(yL - yR + 1)")
+      lb.add("d2", yl - yr, f"round {rnd}: relu(yL - yR) (also max(yL, yR) - yR)")
+      lb.add("yr", yr, f"round {rnd}: yR (carried)")
+      if not k_const:
+        lb.add("kl", kl, f"round {rnd}: kL (carried)")
+        lb.add("kr", kr, f"round {rnd}: kR (carried)")
+      lb.carry(*carry)
+
+    def t2(lb, k_const=k_const, p=p, rnd=rnd):
+      lb.add("g", Expr.unit("d1", p) - Expr.unit("d2", p), f"round {rnd}: g = 1[yL >= yR], 0/1")
+      lb.add("y", Expr.unit("yr", p) + Expr.unit("d2", p), f"round {rnd}: y = yR + relu(yL - yR) = max(yL, yR)")
+      if not k_const:
+        lb.carry("kl", "kr")
+      lb.carry(*carry)
+
+    steps += [t1, t2]
+    if k_const:
+      state = {"y": Expr.unit("y", p), "k": Expr(p, [("g", np.arange(p), kl.const - kr.const)], kr.const)}
+    else:
+      def t3(lb, p=p, rnd=rnd):
+        g = Expr.unit("g", p)
+        lb.add("kn", Expr.unit("kl", p) - m * (1 - g), f"round {rnd}: kL if g else 0")
+        lb.add("ko", Expr.unit("kr", p) - m * g, f"round {rnd}: kR if not g else 0")
+        lb.carry("y")
+        lb.carry(*carry)
+      steps.append(t3)
+      state = {"y": Expr.unit("y", p), "k": Expr.unit("kn", p) + Expr.unit("ko", p)}
+  return state["y"], state["k"]
+
+
 def build_stack(input_layout: dict[str, tuple[int, int]], steps, counts_only: bool = False
                 ) -> tuple[list[Layer], list[dict], dict]:
-  """Builds consecutive layers: ``steps`` is a list of callables LayerBuilder -> None (one per layer).
+  """Builds consecutive layers: ``steps`` is a list of callables LayerBuilder -> None (one per layer; those
+  marked by ``mul_step`` receive a MulBuilder instead).
 
   counts_only: keep each layer's sizes only (a ``Layer`` with empty rows/cols and ``counted_connections`` set,
   params None), so that very large networks can be counted exactly without being held in memory.
   """
   layers, params, layout = [], [], input_layout
   for step in steps:
-    lb = LayerBuilder(layout)
+    lb = MulBuilder(layout) if getattr(step, "multiplicative", False) else LayerBuilder(layout)
     step(lb)
     layer, p, layout = lb.build()
-    if counts_only:
+    if counts_only and not layer.is_mul:
       layer = Layer(rows=np.zeros(0, np.int32), cols=np.zeros(0, np.int32), in_dim=layer.in_dim,
                     out_dim=layer.out_dim, relu=layer.relu, groups=layer.groups,
                     counted_connections=layer.num_connections)
@@ -219,12 +364,22 @@ def build_stack(input_layout: dict[str, tuple[int, int]], steps, counts_only: bo
   return layers, params, layout
 
 
-def layer_forward(layer: Layer, p: dict[str, Any], x):
-  """relu(A x + b) (or A x + b) for activations x [in_dim, batch]; jnp, traceable; exact as the module says."""
+def _gather_rows(x, idx: np.ndarray):
   # A plain gather (indices are in range by construction; jnp indexing would add negative-index selects).
   dims = jax.lax.GatherDimensionNumbers(offset_dims=(1,), collapsed_slice_dims=(0,), start_index_map=(0,))
-  picked = jax.lax.gather(x, np.asarray(layer.cols, np.int32)[:, None], dims, (1, x.shape[1]),
-                          mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
+  return jax.lax.gather(x, np.asarray(idx, np.int32)[:, None], dims, (1, x.shape[1]),
+                        mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
+
+
+def layer_forward(layer: Layer, p: dict[str, Any], x):
+  """relu(A x + b) (or A x + b; or the products of a multiplicative layer) for activations x [in_dim, batch];
+  jnp, traceable; exact as the module says."""
+  if layer.is_mul:
+    ones = jnp.ones((1, x.shape[1]), x.dtype)
+    ext = jnp.concatenate([x, ones], axis=0)  # index in_dim holds 1: a copy is x[left] * 1
+    right = np.where(layer.right < 0, layer.in_dim, layer.right)
+    return _gather_rows(ext, layer.left) * _gather_rows(ext, right)
+  picked = _gather_rows(x, layer.cols)
   contrib = picked * p["w"][:, None]
   y = jax.ops.segment_sum(contrib, layer.rows, num_segments=layer.out_dim, indices_are_sorted=True)
   y = y + p["b"][:, None]
@@ -237,28 +392,109 @@ def stack_forward(layers: Sequence[Layer], params: Sequence[dict], x):
   return x
 
 
-def stack_forward_numpy(layers: Sequence[Layer], params: Sequence[dict], x: np.ndarray) -> np.ndarray:
-  """The same map as ``stack_forward`` in numpy/scipy float64 (CSR matrix products): exact for the same reason
-  (integers below 2**52 throughout), with no compilation, which suits the one-pass networks with many layers."""
-  import scipy.sparse  # a dependency of jax
+def _runs(dst: np.ndarray, src: np.ndarray | None = None) -> list[tuple[int, int, int]]:
+  """Maximal runs (dst_start, src_start, length) where dst and src (default: 0, 1, 2, ...) both step by 1."""
+  if dst.size == 0:
+    return []
+  src = np.arange(dst.size) if src is None else src
+  brk = np.flatnonzero((np.diff(dst) != 1) | (np.diff(src) != 1)) + 1
+  starts = np.concatenate([[0], brk])
+  ends = np.concatenate([brk, [dst.size]])
+  return [(int(dst[s]), int(src[s]), int(e - s)) for s, e in zip(starts, ends)]
 
+
+class _NumpyPlan:
+  """How ``stack_forward_numpy`` runs one affine layer: identity units (one weight 1, bias 0, and a
+  non-negative input or no ReLU, so relu(x) = x exactly) become slice copies; every other unit u gets
+  b[u] + sum_e w[e] x[cols[e]] by passes over the e-th entry of each row (no row holds a duplicate within a pass),
+  then the ReLU."""
+
+  def __init__(self, layer: Layer, p: dict[str, Any], input_nonneg: bool):
+    w = np.asarray(p["w"], np.float64)
+    b = np.asarray(p["b"], np.float64)
+    rows, cols = np.asarray(layer.rows, np.int64), np.asarray(layer.cols, np.int64)
+    counts = np.bincount(rows, minlength=layer.out_dim)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    single = counts == 1
+    first_w = np.where(single, w[np.minimum(first, max(w.size - 1, 0))] if w.size else 0.0, 0.0)
+    copy = single & (first_w == 1.0) & (b == 0.0) & (input_nonneg or not layer.relu)
+    copy_rows = np.flatnonzero(copy)
+    self.copies = _runs(copy_rows, cols[first[copy_rows]])
+    other = np.flatnonzero(~copy)
+    self.other_runs = _runs(other)
+    self.bias = b[other][:, None]
+    self.relu = layer.relu
+    # Entries of the computed rows, by position within their row.
+    compact = np.full(layer.out_dim, -1, np.int64)
+    compact[other] = np.arange(other.size)
+    keep = compact[rows] >= 0
+    e_rows, e_cols, e_w = compact[rows[keep]], cols[keep], w[keep]
+    pos = np.arange(rows.size)[keep] - first[rows[keep]]
+    self.passes = []
+    for q in range(int(pos.max()) + 1 if pos.size else 0):
+      sel = pos == q
+      r = e_rows[sel]
+      whole = r.size == other.size  # then r is 0..n-1 in order (rows are sorted)
+      self.passes.append((None if whole else r, e_cols[sel], e_w[sel][:, None]))
+    self.out_dim = layer.out_dim
+
+  def __call__(self, x: np.ndarray) -> np.ndarray:
+    y = np.empty((self.out_dim, x.shape[1]))
+    for d, s, n in self.copies:
+      y[d:d + n] = x[s:s + n]
+    if self.other_runs:
+      z = np.repeat(self.bias, x.shape[1], axis=1)
+      for r, c, w in self.passes:
+        t = x[c]
+        t *= w
+        if r is None:
+          z += t
+        else:
+          z[r] += t
+      if self.relu:
+        np.maximum(z, 0.0, out=z)
+      for d, s, n in self.other_runs:
+        y[d:d + n] = z[s:s + n]
+    return y
+
+
+def _mul_numpy(layer: Layer, x: np.ndarray) -> np.ndarray:
+  y = x[layer.left]
+  prod = np.flatnonzero(layer.right >= 0)
+  y[prod] *= x[layer.right[prod]]
+  return y
+
+
+def stack_forward_numpy(layers: Sequence[Layer], params: Sequence[dict], x: np.ndarray,
+                        input_nonneg: bool = False, chunk: int = 1024) -> np.ndarray:
+  """The same map as ``stack_forward`` in numpy float64 (no compilation, which suits the one-pass networks with
+  many layers), exact for the same reason (integers below 2**52 throughout; identity units are copied, which is
+  exact). The batch runs in chunks of ``chunk`` columns so that activations stay in cache.
+
+  input_nonneg: the caller promises x >= 0 (then identity units of the first layer are copies, not ReLUs).
+  """
   x = np.asarray(x, np.float64)
+  plans, nonneg = [], bool(input_nonneg)
   for layer, p in zip(layers, params):
-    a = scipy.sparse.csr_matrix((np.asarray(p["w"], np.float64), (layer.rows, layer.cols)),
-                                shape=(layer.out_dim, layer.in_dim))
-    x = a @ x + np.asarray(p["b"], np.float64)[:, None]
-    if layer.relu:
-      np.maximum(x, 0.0, out=x)
-  return x
+    plans.append(None if layer.is_mul else _NumpyPlan(layer, p, nonneg))
+    nonneg = layer.relu and not layer.is_mul
+  outs = []
+  for s in range(0, max(x.shape[1], 1), chunk):
+    h = x[:, s:s + chunk]
+    for layer, plan in zip(layers, plans):
+      h = _mul_numpy(layer, h) if plan is None else plan(h)
+    outs.append(h)
+  return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=1)
 
 
 def stack_forward_trace(layers: Sequence[Layer], params: Sequence[dict], x) -> list[np.ndarray]:
-  """Activations of every layer (numpy float64, the CSR engine of ``stack_forward_numpy``), for explanations and
+  """Activations of every layer (numpy float64, the engine of ``stack_forward_numpy``), for explanations and
   exactness checks."""
   out = []
   x = np.asarray(x, np.float64)
-  for layer, p in zip(layers, params):
-    x = stack_forward_numpy([layer], [p], x)
+  for i, (layer, p) in enumerate(zip(layers, params)):
+    nonneg = i > 0 and layers[i - 1].relu and not layers[i - 1].is_mul
+    x = stack_forward_numpy([layer], [p], x, input_nonneg=nonneg)
     out.append(x)
   return out
 
@@ -272,15 +508,23 @@ def check_exact_range(activations: Sequence[np.ndarray], what: str = "activation
 
 
 def stack_sizes(layers: Sequence[Layer]) -> dict[str, int]:
-  """num_params (weights + biases), num_connections (nonzero weights), num_units, depth of a layer stack."""
+  """Sizes of a layer stack: num_params (weights + biases of the affine layers), num_connections (nonzero
+  weights), num_units (all units, copies included), num_mul_units (products of two activations; they have no
+  parameters and each reads 2 activations), depth (layers)."""
   e = sum(l.num_connections for l in layers)
-  u = sum(l.out_dim for l in layers)
-  return {"num_params": e + u, "num_connections": e, "num_units": u, "depth": len(layers)}
+  u_affine = sum(l.out_dim for l in layers if not l.is_mul)
+  return {"num_params": e + u_affine, "num_connections": e, "num_units": sum(l.out_dim for l in layers),
+          "num_mul_units": sum(l.num_mul_units for l in layers), "depth": len(layers)}
 
 
-def stack_flops(layers: Sequence[Layer]) -> int:
-  """FLOPs of one forward pass for one example: 2 per connection (multiply, add), 1 per bias, 1 per ReLU."""
-  return sum(2 * l.num_connections + l.out_dim + (l.out_dim if l.relu else 0) for l in layers)
+def stack_flops(layers: Sequence[Layer], mul_only: bool = False) -> int:
+  """FLOPs of one forward pass for one example: 2 per connection (multiply, add), 1 per bias, 1 per ReLU, and 1
+  per Mul unit (copies are free). mul_only: the Mul units' FLOPs alone."""
+  mul = sum(l.num_mul_units for l in layers)
+  if mul_only:
+    return mul
+  return mul + sum(2 * l.num_connections + l.out_dim + (l.out_dim if l.relu else 0)
+                   for l in layers if not l.is_mul)
 
 
 def primitives(jaxpr) -> set[str]:

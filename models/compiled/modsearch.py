@@ -186,55 +186,9 @@ _INPUT = {"n": (0, 1), "K": (1, 1)}
 
 
 def _tournament(steps: list, y: Expr, k: Expr, m: float, carry: tuple[str, ...] = ()):
-  """Appends layers that reduce entries (y, k), in index order, to the winner: the largest y, the leftmost
-  (smallest k) among ties. y and k are Exprs over the layout the first appended layer reads. Values >= 0.
-
-  Each round pairs entries 2p (left) and 2p+1 (right): g = 1[yL >= yR] = relu(yL - yR + 1) - relu(yL - yR);
-  y = yR + relu(yL - yR) = max; k = g ? kL : kR (an affine function of g while k is constant, a big-M select
-  otherwise). Final layout has groups "y" and "k" with one unit each (k may be an Expr; materialized at the end).
-  """
-  state = {"y": y, "k": k}
-  rnd = 0
-  while state["y"].count > 1:
-    rnd += 1
-    y, k = state["y"], state["k"]
-    if y.count % 2:  # a dummy entry (y = 0, k = 0) on the right loses every tie
-      y = Expr.concat([y, Expr.constant(1, 0.0)])
-      k = Expr.concat([k, Expr.constant(1, 0.0)])
-    left, right = np.arange(0, y.count, 2), np.arange(1, y.count, 2)
-    p = left.size
-    yl, yr, kl, kr = y.take(left), y.take(right), k.take(left), k.take(right)
-    k_const = not kl.terms and not kr.terms
-
-    def t1(lb, yl=yl, yr=yr, kl=kl, kr=kr, k_const=k_const, rnd=rnd):
-      lb.add("d1", yl - yr + 1, f"round {rnd}: relu(yL - yR + 1)")
-      lb.add("d2", yl - yr, f"round {rnd}: relu(yL - yR) (also max(yL, yR) - yR)")
-      lb.add("yr", yr, f"round {rnd}: yR (carried)")
-      if not k_const:
-        lb.add("kl", kl, f"round {rnd}: kL (carried)")
-        lb.add("kr", kr, f"round {rnd}: kR (carried)")
-      lb.carry(*carry)
-
-    def t2(lb, k_const=k_const, p=p, rnd=rnd):
-      lb.add("g", Expr.unit("d1", p) - Expr.unit("d2", p), f"round {rnd}: g = 1[yL >= yR], 0/1")
-      lb.add("y", Expr.unit("yr", p) + Expr.unit("d2", p), f"round {rnd}: y = yR + relu(yL - yR) = max(yL, yR)")
-      if not k_const:
-        lb.carry("kl", "kr")
-      lb.carry(*carry)
-
-    steps += [t1, t2]
-    if k_const:
-      state = {"y": Expr.unit("y", p), "k": Expr(p, [("g", np.arange(p), kl.const - kr.const)], kr.const)}
-    else:
-      def t3(lb, p=p, rnd=rnd):
-        g = Expr.unit("g", p)
-        lb.add("kn", Expr.unit("kl", p) - m * (1 - g), f"round {rnd}: kL if g else 0")
-        lb.add("ko", Expr.unit("kr", p) - m * g, f"round {rnd}: kR if not g else 0")
-        lb.carry("y")
-        lb.carry(*carry)
-      steps.append(t3)
-      state = {"y": Expr.unit("y", p), "k": Expr.unit("kn", p) + Expr.unit("ko", p)}
-  y_fin, k_fin = state["y"], state["k"]
+  """Appends ``layers.tournament`` (the largest y, the smallest k among ties) and a layer with the winner's
+  "k" and "r" = y - 1 = k*k mod n (y holds residue + 1)."""
+  y_fin, k_fin = L.tournament(steps, y, k, m, carry)
 
   def fin(lb):
     lb.add("k", k_fin, "k: the winner's index, the answer")
@@ -360,7 +314,7 @@ class ModSearchNet:
     """(k, k*k mod n) for integer n of any shape, values in [1, n_max]; int64 numpy arrays of n's shape.
 
     engine: "jax" runs ``forward`` jitted in float64 under a scoped ``jax.enable_x64(True)``; "numpy" runs the
-    same layers as scipy CSR products in float64 (no compilation; for wide and banded only); "auto" picks numpy
+    same layers by ``layers.stack_forward_numpy`` in float64 (no compilation; for wide and banded only); "auto" picks numpy
     for wide/banded and jax for the looped archs. Both are exact (integers below 2**52, see ``layers``).
     """
     if engine not in ("auto", "jax", "numpy"):
