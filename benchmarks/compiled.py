@@ -183,7 +183,7 @@ def explain(arch: str, n: int, n_max: int = 0, steps: int = 3) -> str:
         changes.append((step, k_now, int(d["r_new"] + d["r_old"])))
       prev_k = k_now
   if changes:
-    w(f"\nIterations where the best changes (g = 1): i -> (k, k*k mod n)\n")
+    w("\nIterations where the best changes (g = 1): i -> (k, k*k mod n)\n")
     w("  " + "; ".join(f"i={s}: k={k}, r={r}" for s, k, r in changes) + "\n")
   k_net = int(net.apply(np.asarray([n]))[0])
   k_loop = ms.seed_loop(n)
@@ -222,7 +222,7 @@ def explain_polymax(grid_points: int = 9, refine_steps: int = 1, coeffs=(-0.0225
     names = _describe_layer(out, f"L{li + 1}", layer, p, names)
   winners = net.stage_winners(c[None])
   x, value = net.apply_with_value(c[None])
-  w(f"\nTrace on P:\n")
+  w("\nTrace on P:\n")
   for r, xr in enumerate(winners):
     w(f"  stage {r} winner x = {float(xr[0]):.9f} (grid spacing 1/{net.grid_size(r)}), "
       f"P(x) = {float(np.polynomial.polynomial.polyval(xr[0], c)):.9f}\n")

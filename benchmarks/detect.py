@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import statistics
 from typing import Any, Callable, Mapping, Sequence
 
@@ -774,21 +773,16 @@ def detect_entry(doc: Mapping[str, Any], entry_id: str, *, num_examples: int = 5
   return signals, payload
 
 
-def write_into_entry(path: str, entry_id: str, payload: dict[str, Any], sidecar: str) -> str:
-  """Stores ``payload`` as the entry's "detect" field through ``leaderboard.write`` (validated); when the
-  leaderboard schema has no such field, writes {entry id: payload} into ``sidecar`` instead. Returns the path."""
-  from mesabench.benchmarks import leaderboard, record
+def write_into_entry(path: str, entry_id: str, payload: dict[str, Any]) -> str:
+  """Stores ``payload`` as the entry's optional "detect" field and rewrites the leaderboard (validated, atomic)."""
+  from mesabench.benchmarks import leaderboard
 
   doc = leaderboard.read(path)
-  for e in doc["entries"]:
-    if e["id"] == entry_id:
-      e["detect"] = payload
-  try:
-    return leaderboard.write(path, doc)
-  except leaderboard.SchemaError:
-    side = record.read_json(sidecar) if os.path.exists(sidecar) else {}
-    side[entry_id] = payload
-    return record.write_json(sidecar, side)
+  found = [e for e in doc["entries"] if e["id"] == entry_id]
+  if not found:
+    raise ValueError(f"entry must be an id in {path}; {entry_id!r} is not")
+  found[0]["detect"] = payload
+  return leaderboard.write(path, doc)
 
 
 def main(argv):
@@ -803,7 +797,7 @@ def main(argv):
   signals, payload = detect_entry(doc, f.entry, num_examples=f.num_examples, seed=f.seed)
   print(f"{f.entry}\n{verdict_table(signals)}")
   if f.write:
-    where = write_into_entry(f.leaderboard, f.entry, payload, f.sidecar)
+    where = write_into_entry(f.leaderboard, f.entry, payload)
     print(f"wrote the signals to {where}")
 
 
@@ -813,9 +807,7 @@ def define_flags() -> None:
   flags.DEFINE_string("leaderboard", "results/leaderboard.json", "The leaderboard JSON holding the entry.")
   flags.DEFINE_integer("num_examples", 512, "Examples drawn per evaluation split (>= 64).")
   flags.DEFINE_integer("seed", 0, "Seed of the evaluation splits and bootstraps.")
-  flags.DEFINE_bool("write", True, "Write the signals into the entry (or the sidecar, see --sidecar).")
-  flags.DEFINE_string("sidecar", "results/detect.json", "Where the signals go when the leaderboard schema has no "
-                      "'detect' field on entries: {entry id: signals}.")
+  flags.DEFINE_bool("write", True, "Write the signals into the entry's 'detect' field.")
 
 
 if __name__ == "__main__":

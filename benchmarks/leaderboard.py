@@ -100,6 +100,10 @@ SCHEMA: dict[str, Any] = {
                                        "description": "Iterative models: held-out/larger task loss after each "
                                                       "test-time iteration, [T][seeds]."},
                     }},
+                "detect": {"type": "object", "required": ["combined", "signals"],
+                           "description": "Optional: the behavioural detectors' verdicts for this entry, written by "
+                                          "python -m mesabench.benchmarks.detect --entry=<id> (combined verdict, "
+                                          "one object per signal with statistic, CI and verdict)."},
                 "timing": {"type": "object", "description": "Seconds (shared by the entries trained in one call); "
                                                              "excluded from comparisons.",
                            "additionalProperties": {"type": ["number", "integer"]}},

@@ -278,18 +278,23 @@ def _maximize_reference(coeffs, grid_points: int):
   return _maximize_from_grid(coeffs, _grid_values(coeffs, grid_points), grid_points)
 
 
+def _checked(coeffs, grid_points):
+  """(coeffs as float32, G): validated coefficients and the grid size (default ``default_grid_points(D)``)."""
+  validate_coeffs(coeffs)
+  coeffs = jnp.asarray(coeffs, jnp.float32)
+  g = default_grid_points(coeffs.shape[-1] - 1) if grid_points is None else int(grid_points)
+  if g < 3:
+    raise ValueError(f"grid_points must be in [3, inf), got {g}")
+  return coeffs, g
+
+
 def maximize_reference(coeffs, grid_points: int | None = None):
   """(max_value, argmax) of P on [0, 1] for coeffs [..., D+1] (float32), within the module's error bound.
 
   grid_points: G >= 3 (default ``default_grid_points(D)``); a coarser grid than the default voids the bound.
   Unfused: materializes P on the whole grid, [..., G] floats, and picks candidates with ``segment_maxima``.
   """
-  validate_coeffs(coeffs)
-  coeffs = jnp.asarray(coeffs, jnp.float32)
-  degree = coeffs.shape[-1] - 1
-  g = default_grid_points(degree) if grid_points is None else int(grid_points)
-  if g < 3:
-    raise ValueError(f"grid_points must be in [3, inf), got {g}")
+  coeffs, g = _checked(coeffs, grid_points)
   return _maximize_reference(coeffs, g)
 
 
@@ -495,12 +500,7 @@ def maximize(coeffs, *, impl: str | None = None, interpret: bool = False, grid_p
   Raises ValueError on bad shapes, degree > 32, NaN/inf (when concrete), G < 3, or an unknown impl.
   """
   _backend.check_impl(impl)
-  validate_coeffs(coeffs)
-  coeffs = jnp.asarray(coeffs, jnp.float32)
-  degree = coeffs.shape[-1] - 1
-  g = default_grid_points(degree) if grid_points is None else int(grid_points)
-  if g < 3:
-    raise ValueError(f"grid_points must be in [3, inf), got {g}")
+  coeffs, g = _checked(coeffs, grid_points)
   impl = _backend.resolve_impl(impl, interpret)
   if impl == "reference":
     return maximize_reference(coeffs, g)
@@ -508,7 +508,7 @@ def maximize(coeffs, *, impl: str | None = None, interpret: bool = False, grid_p
   size = math.prod(batch)
   if size == 0:
     return jnp.zeros(batch, jnp.float32), jnp.zeros(batch, jnp.float32)
-  flat = coeffs if coeffs.ndim == 2 else coeffs.reshape(size, degree + 1)  # eager ops only where needed
+  flat = coeffs if coeffs.ndim == 2 else coeffs.reshape(size, coeffs.shape[-1])  # eager ops only where needed
   padded = _backend.bucket(size, ROW_BLOCK)
   if padded != size:
     flat = jnp.pad(flat, ((0, padded - size), (0, 0)))

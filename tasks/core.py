@@ -106,7 +106,19 @@ class Task:
   def sample_outside(self, key: jax.Array, batch_size: int, pool: Batch) -> Batch:
     raise NotImplementedError
 
-  def score(self, batch: Batch, prediction: jax.Array) -> dict[str, jax.Array]:
+  answer_key: str = ""
+  """The targets entry a prediction answers ("k", "x"): one prediction per example, of its shape."""
+
+  def score(self, batch: Batch, prediction) -> dict[str, jax.Array]:
+    """Per-example metrics (float32 [B] each, always including ``loss``) of ``prediction`` (one per example)."""
+    prediction = jnp.asarray(prediction)
+    want = batch.targets[self.answer_key].shape
+    if prediction.shape != want:
+      raise ValueError(f"prediction must have shape {want} (one {self.answer_key} per example), "
+                       f"got {prediction.shape}")
+    return self._score(batch, prediction)
+
+  def _score(self, batch: Batch, prediction: jax.Array) -> dict[str, jax.Array]:
     raise NotImplementedError
 
   def larger(self) -> "Task":

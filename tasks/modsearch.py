@@ -73,6 +73,7 @@ class ModSearch(core.Task):
   width: int | None = None
 
   task_id = "ModSearch-v0"
+  answer_key = "k"
 
   def __post_init__(self):
     if isinstance(self.bits, bool) or not isinstance(self.bits, (int, np.integer)) or not 1 <= self.bits <= MAX_BITS:
@@ -182,12 +183,8 @@ class ModSearch(core.Task):
     return self._from_n(core.nth_outside(members, j) + 1)
 
   # ------------------------------------------------------------------ scoring
-  def score(self, batch: core.Batch, prediction) -> dict[str, jax.Array]:
+  def _score(self, batch: core.Batch, prediction) -> dict[str, jax.Array]:
     """Per-example ``loss`` (= regret), ``regret`` and ``accuracy`` (float32 [B]) of predicted k̂ (ints [B])."""
-    prediction = jnp.asarray(prediction)
-    if prediction.shape != batch.targets["k"].shape:
-      raise ValueError(f"prediction must have shape {batch.targets['k'].shape} (one k per example), "
-                       f"got {prediction.shape}")
     return _score(batch, prediction)
 
 

@@ -93,6 +93,7 @@ class PolyMax(core.Task):
   frac_bits: int | None = None
 
   task_id = "PolyMax-v0"
+  answer_key = "x"
 
   def __post_init__(self):
     def is_int(v):
@@ -280,12 +281,8 @@ class PolyMax(core.Task):
                      "rounds; the pool covers almost every instance")
 
   # ------------------------------------------------------------------ scoring
-  def score(self, batch: core.Batch, prediction) -> dict[str, jax.Array]:
+  def _score(self, batch: core.Batch, prediction) -> dict[str, jax.Array]:
     """Per-example ``loss``, ``regret`` and ``hit`` (float32 [B]) of predicted x̂ (floats [B])."""
-    prediction = jnp.asarray(prediction)
-    if prediction.shape != batch.targets["x"].shape:
-      raise ValueError(f"prediction must have shape {batch.targets['x'].shape} (one x per example), "
-                       f"got {prediction.shape}")
     return _score(batch, prediction)
 
 

@@ -13,3 +13,5 @@ from mesabench.models.compiled.modsearch import modsearch_net
 from mesabench.models.compiled.modsearch import seed_loop
 from mesabench.models.compiled.polymax import PolyMaxNet
 from mesabench.models.compiled.polymax import polymax_net
+
+__all__ = ["ARCHS", "ModSearchNet", "PolyMaxNet", "kmax_int", "modsearch_net", "polymax_net", "seed_loop"]

@@ -58,7 +58,7 @@ import dataclasses
 import functools
 import math
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp

@@ -267,7 +267,7 @@ def test_held_out_splits_exclude_the_pool(modsearch_setup):
   assert splits["reference"].shape == (512, 128)
 
 
-def test_detect_entry_retrains_a_leaderboard_entry_and_calls_lookup_a_memorizer(modsearch_setup):
+def test_detect_entry_retrains_a_leaderboard_entry_and_calls_lookup_a_memorizer(modsearch_setup, tmp_path):
   from mesabench.benchmarks import train
   task, _, _ = modsearch_setup
   entry = {"id": "ModSearch-v0/lookup/pool=256/test", "task": {"id": task.task_id, "params": task.params()},
@@ -279,3 +279,15 @@ def test_detect_entry_retrains_a_leaderboard_entry_and_calls_lookup_a_memorizer(
                                                      "order_statistics"]
   with pytest.raises(ValueError, match="entry"):
     detect.detect_entry({"entries": [entry]}, "nope")
+  # The verdicts go into the entry's optional "detect" field of a schema-valid leaderboard.
+  import os
+  import shutil
+  from mesabench.benchmarks import leaderboard
+  path = str(tmp_path / "leaderboard.json")
+  shutil.copy(os.path.join(os.path.dirname(__file__), "..", "..", "results", "leaderboard.json"), path)
+  target = leaderboard.read(path)["entries"][0]["id"]
+  detect.write_into_entry(path, target, payload)
+  stored = [e for e in leaderboard.read(path)["entries"] if e["id"] == target][0]
+  assert stored["detect"]["combined"] == detect.MEMORIZER
+  with pytest.raises(ValueError, match="entry must be an id"):
+    detect.write_into_entry(path, "nope", payload)
