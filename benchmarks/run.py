@@ -2,7 +2,11 @@ r"""The main job: train and evaluate the zoo on the tasks, and write the leaderb
 
     python -m mesabench.benchmarks.run                       # the quick default suite (2-core CPU: minutes)
     python -m mesabench.benchmarks.run --tasks=ModSearch-v0 --models=mlp,lookup --steps=1000 --seeds=0,1,2
-    python -m mesabench.benchmarks.run --config=configs/quick.json --out=/tmp/lb.json --resume
+    python -m mesabench.benchmarks.run --config=suite.json --out=/tmp/lb.json --resume
+
+Start a config file from the default suite:
+    python -c "import json; from mesabench.benchmarks import run; print(json.dumps(run.DEFAULT_SUITE, indent=1))" \
+        > suite.json
 
 A suite config (``config_version`` 1) is a JSON object:
     {"config_version": 1,

@@ -11,9 +11,8 @@ the kernels, never task code:
     the magnitude in units of 2**-frac_bits, LSB first), evaluate P on the uniform grid of ``budget`` >= 3
     points of [0, 1] (``kernels.polymax.grid_x``), refine the grid's best local maxima by bisection on P' and pick
     the best candidate, ties to the smallest x (``mesabench.kernels.polymax``). With ``budget`` = the oracle's grid
-    (``kernels.polymax.default_grid_points(max_degree)``, the default) it is the oracle's method with the grid's
-    best local maxima kept globally rather than one per segment: its value is within the oracle's error bound
-    (1e-6 * max(1, sum|c|)), its x may differ from the oracle's on flat, near-tied tops.
+    (``kernels.polymax.default_grid_points(max_degree)``, the default) it is the oracle itself
+    (``kernels.polymax.maximize``), so it is exact to the oracle's error bound (1e-6 * max(1, sum|c|)).
   * ModSearch: decode n from its bits (LSB first) and run the seed loop over i = 1 .. min(K, budget), K =
     floor(n**0.7) exactly, keeping the first strict maximum of i*i mod n. With ``budget`` >= K (the default,
     ``spec.num_classes - 1``, covers every n of the input width) it equals the oracle exactly.
@@ -95,11 +94,7 @@ class Search(base.Model):
     budget = self.options["budget"]
     if self.spec.output_kind == "interval":
       coeffs = decode_polymax(self.spec, inputs)
-      degree = coeffs.shape[-1] - 1
-      grid = pm_kernel.grid_x(jnp.arange(budget, dtype=jnp.int32), budget)
-      values = pm_kernel.horner(coeffs, grid)
-      xs, vals, _ = pm_kernel.candidates_from_grid(coeffs, values, budget, pm_kernel.num_candidates(degree))
-      return pm_kernel.select(coeffs, xs, vals)[1]
+      return pm_kernel.maximize(coeffs, grid_points=budget)[1]
     n = jnp.maximum(decode_modsearch(inputs), 1)
     limit = jnp.minimum(ms_kernel.kmax(n), budget)
     blocks = -(-budget // _BLOCK)

@@ -214,14 +214,15 @@ class PolyMax(core.Task):
     coeffs = core.pad_rows(coeffs, core.bucket(size), 0.0)
     value, x = solve(coeffs)  # outside jit: the kernel dispatch may pad concrete batches
     low, _ = solve(-coeffs)
-    return self._assemble(coeffs, value, x, -low).take(jnp.arange(size))
+    # P on the feature grid in a jit of its own: inside one fused program XLA may recompute P for each neighbour
+    # comparison with a different rounding (FMA contraction), which can make a flat peak vanish.
+    values = _feature_grid_values(coeffs)
+    return self._assemble(coeffs, values, value, x, -low).take(jnp.arange(size))
 
   @functools.partial(jax.jit, static_argnums=0)
-  def _assemble(self, coeffs, value, x, min_value):
+  def _assemble(self, coeffs, grid_values, value, x, min_value):
     g = FEATURE_GRID_POINTS
-    grid = jnp.linspace(0.0, 1.0, g, dtype=jnp.float32)
-    xs, vals, ok = _kernel.candidates_from_grid(coeffs, _kernel.horner(coeffs, grid), g,
-                                                _kernel.num_candidates(self.max_degree))
+    xs, vals, ok = _kernel.candidates_from_grid(coeffs, grid_values, g, _kernel.num_candidates(self.max_degree))
     num_maxima, second = _count_maxima(coeffs, xs, vals, ok, 1.0 / (g - 1), value)
     spread = value - min_value
     gap = jnp.where(num_maxima > 1, jnp.clip((value - second) / jnp.where(spread > 0, spread, 1.0), 0.0, 1.0), 1.0)
@@ -284,6 +285,13 @@ class PolyMax(core.Task):
   def _score(self, batch: core.Batch, prediction) -> dict[str, jax.Array]:
     """Per-example ``loss``, ``regret`` and ``hit`` (float32 [B]) of predicted x̂ (floats [B])."""
     return _score(batch, prediction)
+
+
+@jax.jit
+def _feature_grid_values(coeffs):
+  """P on the FEATURE_GRID_POINTS grid of the difficulty features, [B, G] float32."""
+  return _kernel.horner(coeffs, _kernel.grid_x(jnp.arange(FEATURE_GRID_POINTS, dtype=jnp.int32),
+                                               FEATURE_GRID_POINTS))
 
 
 def _count_maxima(coeffs, xs, vals, ok, h, best):

@@ -121,5 +121,10 @@ def test_search_with_full_budget_equals_the_polymax_oracle(encoding):
   scores = task.score(batch, model.predict({}, batch.inputs))
   assert float(jnp.max(scores["regret"])) < 1e-5
   assert float(jnp.mean(scores["hit"])) >= 0.99
+  # As the harness calls it: jit of vmap over runs (a fused XLA program once lost flat grid peaks here).
+  other = task.pool(jax.random.key(7), 256)
+  preds = jax.jit(jax.vmap(model.predict))({}, jnp.stack([batch.inputs, other.inputs]))
+  for b, p in ((batch, preds[0]), (other, preds[1])):
+    assert float(jnp.max(task.score(b, p)["regret"])) < 1e-5
   weak = models.make("search", task.spec, budget=3)
   assert float(jnp.mean(task.score(batch, weak.predict({}, batch.inputs))["regret"])) > 1e-3
