@@ -198,6 +198,28 @@ class NetModel(Model):
     return head_predict(self.spec, self.head, self.bins, out)
 
 
+class IterativeNetModel(NetModel):
+  """A network that predicts after every iteration (``looped``, ``memory``); T is chosen at test time.
+
+  Subclasses set ``max_iterations`` and their linen module takes an ``iterations`` keyword (default: the
+  configured training T)."""
+
+  iterative = True
+  max_iterations = 1
+
+  def predict_iterations(self, params, inputs, iterations: int | None = None):
+    """Predictions after every iteration, [T, B] (T = ``iterations`` in [1, max_iterations], default the
+    training T)."""
+    if iterations is not None:
+      check_int("iterations", iterations, 1, self.max_iterations)
+    out = self.outputs(params, inputs, iterations=iterations)
+    return head_predict(self.spec, self.head, self.bins, out)
+
+  def predict(self, params, inputs, iterations: int | None = None):
+    """The prediction after the last of ``iterations`` iterations (default the training T), [B]."""
+    return self.predict_iterations(params, inputs, iterations)[-1]
+
+
 def head_defaults(spec: Spec, config: dict[str, Any]) -> dict[str, Any]:
   """Checks and fills the head options: ``head`` (integer outputs: "classes" | "bits") and ``bins`` (2..4096)."""
   head = check_choice("head", config.get("head", "classes"), HEADS)

@@ -49,24 +49,13 @@ class LoopedNet(nn.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class Looped(base.NetModel):
+class Looped(base.IterativeNetModel):
   """Config: width (1..4096, default 128), iterations (training T, 1..1024, default 8), loss_on, head, bins."""
 
-  iterative = True
+  max_iterations = MAX_ITERATIONS
 
   def module(self):
     return LoopedNet(width=self.options["width"], out_size=self.out_size, iterations=self.options["iterations"])
-
-  def predict_iterations(self, params, inputs, iterations: int | None = None):
-    """Predictions after every iteration, [T, B] (T = ``iterations``, default the training T)."""
-    if iterations is not None:
-      base.check_int("iterations", iterations, 1, MAX_ITERATIONS)
-    out = self.outputs(params, inputs, iterations=iterations)
-    return base.head_predict(self.spec, self.head, self.bins, out)
-
-  def predict(self, params, inputs, iterations: int | None = None):
-    """The prediction after the last of ``iterations`` steps (default the training T), [B]."""
-    return self.predict_iterations(params, inputs, iterations)[-1]
 
 
 def make(spec, **config) -> Looped:

@@ -65,26 +65,16 @@ class MemoryNet(nn.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class Memory(base.NetModel):
+class Memory(base.IterativeNetModel):
   """Config: width (controller units, 1..2048, default 64), mem_width (1..1024, default 32), steps (1..1024,
   default 6), loss_on, head, bins."""
 
-  iterative = True
+  max_iterations = MAX_STEPS
 
   def module(self):
     o = self.options
     return MemoryNet(width=o["width"], mem_width=o["mem_width"], steps=o["steps"], out_size=self.out_size,
                      spec=self.spec)
-
-  def predict_iterations(self, params, inputs, iterations: int | None = None):
-    """Predictions after every step, [T, B] (T = ``iterations``, default the training ``steps``)."""
-    if iterations is not None:
-      base.check_int("iterations", iterations, 1, MAX_STEPS)
-    out = self.outputs(params, inputs, iterations=iterations)
-    return base.head_predict(self.spec, self.head, self.bins, out)
-
-  def predict(self, params, inputs, iterations: int | None = None):
-    return self.predict_iterations(params, inputs, iterations)[-1]
 
 
 def make(spec, **config) -> Memory:
