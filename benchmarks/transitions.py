@@ -18,17 +18,20 @@ Definition of N* (``Criterion``; seed-mean losses at each N):
 Capacity view (per pool size, across model sizes): the parameter count at which the train-test gap opens (the
 smallest size whose unseen/seen ratio exceeds 1 + gap_tolerance), and bits memorized per parameter:
 bits(N) = N * max(0, acc_seen - acc_unseen) * answer_bits / params, answer_bits the mean log2 of the number of
-legal answers (ModSearch: log2(K + 1)); each pool answer a model gets right beyond what it gets right unseen is
+legal answers (ModSearch: log2(K + 1); PolyMax: log2(1 / (2 * hit radius)), the x's the hit criterion tells
+apart); each pool answer a model gets right beyond what it gets right unseen is
 counted as a stored answer of that entropy. The maximum over N is the family's measured memorization capacity (a
 lower bound when even the largest pool is stored without error).
 
 ``python -m mesabench.benchmarks.transitions`` runs the ModSearch phase diagram (6 pool sizes x 4 model sizes x 3
 seeds at n < 2**10 by default), times it against the same runs trained one by one (sequential), and writes
-results/transitions.json and results/transitions.png.
+results/transitions.json and results/transitions.png; ``--task=PolyMax-v0 --task_params='{"degree": 4}'`` runs the
+same diagram on PolyMax (success = hit rate instead of exact accuracy).
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import time
@@ -309,18 +312,22 @@ def sweep_from_results(results: Sequence[dict[str, Any]], pool_sizes, seeds, *, 
     return np.asarray(vals, np.float64).reshape(p, s)
 
   params = int(results[0]["compute"]["params"])
-  return Sweep(np.asarray(pool_sizes), grid("pool", "loss"), grid("heldout", "loss"), grid("pool", "accuracy"),
-               grid("heldout", "accuracy"), params, label)
+  success = "accuracy" if "accuracy" in results[0]["splits"].get("pool", {}) else "hit"  # ModSearch / PolyMax
+  return Sweep(np.asarray(pool_sizes), grid("pool", "loss"), grid("heldout", "loss"), grid("pool", success),
+               grid("heldout", success), params, label)
 
 
 def answer_bits(task, key=None, size: int = 4096) -> float:
-  """Mean log2 of the number of legal answers per instance: log2(K + 1) on ModSearch samples (info["kmax"]),
-  else log2(spec.num_classes) for integer outputs."""
+  """Mean log2 of the number of distinguishable answers per instance: log2(K + 1) on ModSearch samples
+  (info["kmax"]), log2(spec.num_classes) for other integer outputs, and for interval outputs (PolyMax) the
+  answers the hit criterion tells apart, log2(1 / (2 * HIT_RADIUS)) (about 9 bits)."""
   import jax
+  from mesabench.tasks import polymax
   spec = task.spec
+  if spec.output_kind == "interval":
+    return float(math.log2(1.0 / (2.0 * polymax.HIT_RADIUS)))
   if spec.output_kind != "integer":
-    raise ValueError(f"task must have integer outputs (bits of an answer are defined by its classes), got "
-                     f"{spec.output_kind!r}")
+    raise ValueError(f"task must have integer or interval outputs, got {spec.output_kind!r}")
   batch = task.sample(jax.random.key(0) if key is None else key, size)
   kmax = batch.info.get("kmax")
   if kmax is None:
@@ -408,15 +415,22 @@ def cached_measure(measure: Measure) -> Measure:
   return cached
 
 
-def run_phase_diagram(*, bits: int, model_id: str, sizes: Sequence[dict[str, Any]], pool_sizes: Sequence[int],
+def run_phase_diagram(*, model_id: str, sizes: Sequence[dict[str, Any]], pool_sizes: Sequence[int],
                       seeds: Sequence[int], train_config, refine_steps: int, sequential: bool,
-                      criterion: Criterion = Criterion(), command: str = "") -> tuple[dict[str, Any], list]:
-  """The full job behind the binary: returns (the transitions.json document, the model-size Sweeps)."""
+                      criterion: Criterion = Criterion(), command: str = "", bits: int = 10,
+                      task_id: str = "ModSearch-v0", task_params: dict[str, Any] | None = None
+                      ) -> tuple[dict[str, Any], list]:
+  """The full job behind the binary: returns (the transitions.json document, the model-size Sweeps).
+
+  The task is ``tasks.make(task_id, **task_params)``; ``task_params`` defaults to {"bits": bits} for ModSearch.
+  """
   from mesabench import models, tasks
   from mesabench.benchmarks import leaderboard, record, train
 
   t_start = time.perf_counter()
-  task = tasks.make("ModSearch-v0", bits=bits)
+  if task_params is None:
+    task_params = {"bits": bits} if task_id == "ModSearch-v0" else {}
+  task = tasks.make(task_id, **task_params)
   task_desc = {"id": task.task_id, "params": task.params()}
   grid = sorted(int(n) for n in pool_sizes)
   lookup_model = models.make("lookup", task.spec)
@@ -523,7 +537,8 @@ def main(argv):
   sizes = [{"width": w, "depth": f.depth} for w in _ints(f.widths)]
   cfg = train.TrainConfig(steps=f.steps, batch_size=f.batch_size, learning_rate=f.learning_rate,
                           weight_decay=f.weight_decay, eval_size=f.eval_size, curve_points=2)
-  doc, sweeps = run_phase_diagram(bits=f.bits, model_id=f.model, sizes=sizes, pool_sizes=_ints(f.pool_sizes),
+  doc, sweeps = run_phase_diagram(task_id=f.task, task_params=json.loads(f.task_params) if f.task_params else None,
+                                  bits=f.bits, model_id=f.model, sizes=sizes, pool_sizes=_ints(f.pool_sizes),
                                   seeds=_ints(f.seeds), train_config=cfg, refine_steps=f.refine_steps,
                                   sequential=f.sequential,
                                   command=record.command_line("mesabench.benchmarks.transitions"))
@@ -544,7 +559,9 @@ def main(argv):
 
 def define_flags() -> None:
   from absl import flags
-  flags.DEFINE_integer("bits", 10, "ModSearch instance bits (n < 2**bits).")
+  flags.DEFINE_string("task", "ModSearch-v0", "Task id of the diagram.")
+  flags.DEFINE_string("task_params", "", "Task parameters as a JSON object (default for ModSearch: from --bits).")
+  flags.DEFINE_integer("bits", 10, "ModSearch instance bits (n < 2**bits), when --task_params is not given.")
   flags.DEFINE_string("model", "mlp", "Zoo model id of the family (its size is set by --widths).")
   flags.DEFINE_string("widths", "4,16,64,256", "Comma-separated model widths (one row of the diagram each).")
   flags.DEFINE_integer("depth", 2, "Model depth.")

@@ -1,6 +1,7 @@
 """The transition finder on synthetic families with known answers, and on the zoo's lookup and search baselines."""
 import math
 
+import jax
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -147,3 +148,18 @@ def test_zoo_lookup_never_transitions_and_search_always_generalizes_through_the_
   assert again["n_star"] == gen["n_star"] and again["ci"] == gen["ci"]
   entries = tr.leaderboard_entries(task, models.make("search", task.spec), cfg, search.calls[:1], seeds)
   assert [e["pool_size"] for e in entries] == sizes
+
+
+def test_answer_bits_and_success_metric_per_task():
+  from mesabench import tasks
+  mod = tasks.make("ModSearch-v0", bits=6)
+  want = np.mean(np.log2(np.asarray(mod.sample(jax.random.key(0), 256).info["kmax"], np.float64) + 1))
+  assert abs(tr.answer_bits(mod, size=256) - want) < 1e-9
+  assert abs(tr.answer_bits(tasks.make("PolyMax-v0", degree=3)) - np.log2(500.0)) < 1e-9
+  # PolyMax results carry "hit" where ModSearch results carry "accuracy"; the sweep reads whichever is there.
+  results = [{"compute": {"params": 7}, "splits": {"pool": {"loss": 0.1, "hit": h}, "heldout": {"loss": 0.2,
+                                                                                                  "hit": h / 2}}}
+             for h in (0.5, 1.0)]
+  sweep = tr.sweep_from_results(results, [16], [0, 1])
+  np.testing.assert_allclose(sweep.seen_accuracy, [[0.5, 1.0]])
+  np.testing.assert_allclose(sweep.unseen_accuracy, [[0.25, 0.5]])
