@@ -519,8 +519,8 @@ def plot_from_doc(doc: dict[str, Any], path: str) -> str:
   lookup = sweep_from_json(doc["baselines"]["lookup"]["sweep"]).at(grid)
   stars = [{"n_star": float(st["n_star"]), "ci": [float(v) for v in st["ci"]]} for st in doc["n_star"]]
   cfg = doc["config"]
-  title = (f"{cfg['task']['id']} {cfg['task']['params']}: unseen/seen loss, {cfg['model_id']} x {len(sweeps)} sizes,"
-           f" {len(cfg['seeds'])} seeds, {cfg['train']['steps']} steps")
+  title = (f"{cfg['task']['id']}: unseen/seen loss, {cfg['model_id']} x {len(sweeps)} sizes, "
+           f"{len(cfg['seeds'])} seeds, {cfg['train']['steps']} steps\n{cfg['task']['params']}")
   return plot_phase_diagram(path, sweeps, lookup, stars, Criterion(**cfg["criterion"]), title=title)
 
 
