@@ -21,6 +21,7 @@ import numpy as np
 
 from mesabench import tasks
 from mesabench.benchmarks import record
+from mesabench.kernels import modsearch as kernel_modsearch
 from mesabench.tasks import modsearch, polymax
 
 _OUT = flags.DEFINE_string("out", "results/tasks_bench.json", "Where to write the JSON results.")
@@ -30,18 +31,11 @@ _NUMPY_BATCH = flags.DEFINE_integer("numpy_batch", 256, "Examples per numpy timi
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed.")
 
 
-def _kmax_int(n: int) -> int:
-  k = int(n**0.7) + 2
-  while k**10 > n**7:
-    k -= 1
-  return k
-
-
 def numpy_modsearch(ns: np.ndarray) -> np.ndarray:
   """The seed loop vectorized per n in numpy int64 (what a user would write); returns k."""
   out = np.empty(len(ns), np.int64)
   for j, n in enumerate(ns.tolist()):
-    i = np.arange(1, _kmax_int(n) + 1, dtype=np.int64)
+    i = np.arange(1, kernel_modsearch.kmax_int(n) + 1, dtype=np.int64)
     r = i * i % n
     out[j] = 0 if r.size == 0 or r.max() == 0 else int(i[np.argmax(r)])
   return out

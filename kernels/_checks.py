@@ -42,6 +42,13 @@ def check_finite(name: str, x) -> None:
     raise ValueError(f"{name} must be finite (no NaN or inf); {int((~np.isfinite(arr)).sum())} value(s) are not")
 
 
+def check_int(name: str, value, lo: int, hi: int) -> int:
+  """``value`` as int; raises ValueError naming ``name`` unless it is an integer (not a bool) in [lo, hi]."""
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= int(value) <= hi:
+    raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+  return int(value)
+
+
 def check_positive_int(name: str, value, hi: int | None = None) -> int:
   """Returns ``value`` as int; raises ValueError naming ``name`` unless it is an integer in [1, hi]."""
   if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

@@ -46,6 +46,21 @@ _LIMB_MASK = (1 << _LIMB) - 1
 _NUM_LIMBS = 15  # 2**240 > 2**220 >= (2**22)**10 and (2**31)**7.
 
 
+def floor_root(n: int, num: int, den: int) -> int:
+  """The largest integer x >= 0 with x**den <= n**num (i.e. floor(n**(num/den))), in Python integers, exactly."""
+  x = int(round(n ** (num / den)))
+  while (x + 1) ** den <= n**num:
+    x += 1
+  while x > 0 and x**den > n**num:
+    x -= 1
+  return x
+
+
+def kmax_int(n: int) -> int:
+  """K = floor(n**0.7) for one Python int n >= 1, exactly (host-side twin of ``kmax``; usable while tracing)."""
+  return floor_root(int(n), 7, 10)
+
+
 def validate_n(n, name: str = "n") -> None:
   """Raises ValueError unless every (concrete) element of ``n`` is an integer in [1, 2**30]."""
   _checks.check_int_range(name, n, 1, N_MAX)

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from mesabench.kernels._checks import check_int
 from mesabench.models import costs
 from mesabench.tasks.core import Spec
 
@@ -40,13 +41,6 @@ MAX_BINS = 4096
 
 
 # ------------------------------------------------------------------------------------------------- config checks
-
-
-def check_int(name: str, value: Any, lo: int, hi: int) -> int:
-  """``value`` as int; ValueError naming ``name`` unless it is an integer in [lo, hi]."""
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= int(value) <= hi:
-    raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
-  return int(value)
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:

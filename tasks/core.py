@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mesabench.kernels import _backend
 from mesabench.kernels import _checks
 
 MAX_BATCH = 2**24
@@ -213,9 +214,9 @@ def _permute(key, idx, domain, half):
 
 
 def bucket(size: int, minimum: int = 16) -> int:
-  """The padded size used for batches: the next power of two >= size (at least ``minimum``), so that jitted
-  oracles compile once per bucket rather than once per batch size."""
-  return max(minimum, 1 << (int(size) - 1).bit_length())
+  """The padded size of batches: the next power of two >= size (at least ``minimum``), so that jitted oracles
+  compile once per bucket rather than once per batch size (the kernels' own rule)."""
+  return _backend.bucket(size, minimum)
 
 
 def pad_rows(x, size: int, fill):

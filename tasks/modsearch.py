@@ -97,11 +97,7 @@ class ModSearch(core.Task):
   @property
   def _widest_k(self) -> int:
     """kmax of the largest n the input width can carry, in Python integers (usable while tracing)."""
-    n = min(2**self.width - 1, _kernel.N_MAX)
-    k = int(n**0.7) + 2
-    while k**10 > n**7:
-      k -= 1
-    return k
+    return _kernel.kmax_int(min(2**self.width - 1, _kernel.N_MAX))
 
   @property
   def spec(self) -> core.Spec:

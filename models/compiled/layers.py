@@ -285,6 +285,12 @@ def mul_step(fn):
   return fn
 
 
+def big_m(bound: int) -> float:
+  """The smallest power of two above 2 * bound + 1: a select constant M for values and indices up to ``bound``
+  (exact, and M * {0, 1} is exact)."""
+  return float(2**(int(2 * bound + 2).bit_length()))
+
+
 def tournament(steps: list, y: Expr, k: Expr, m: float, carry: tuple[str, ...] = ()) -> tuple[Expr, Expr]:
   """Appends to ``steps`` the layers of an argmax tournament over entries (y, k) in index order and returns
   Exprs (y_win, k_win) over the last appended layer: y_win = max y; k_win = the k of the first entry (smallest

@@ -44,14 +44,7 @@ CELL_DEPTH = 6
 # ------------------------------------------------------------------------------------------ exact integer helpers
 
 
-def kmax_int(n: int) -> int:
-  """floor(n**0.7) exactly for a Python int n >= 1: the largest K with K**10 <= n**7."""
-  k = int(round(n**0.7))
-  while (k + 1)**10 <= n**7:
-    k += 1
-  while k**10 > n**7:
-    k -= 1
-  return k
+kmax_int = _kernel.kmax_int  # floor(n**0.7) exactly, in Python integers
 
 
 def band_cap(n_max: int) -> int:
@@ -59,12 +52,7 @@ def band_cap(n_max: int) -> int:
 
   Why: the last band of n is floor(K(n)**2 / n) <= n**1.4 / n = n**0.4 <= n_max**0.4.
   """
-  q = int(round(n_max**0.4))
-  while (q + 1)**5 <= n_max**2:
-    q += 1
-  while q**5 > n_max**2:
-    q -= 1
-  return q
+  return _kernel.floor_root(n_max, 2, 5)
 
 
 def seed_loop(n: int) -> int:
@@ -74,11 +62,6 @@ def seed_loop(n: int) -> int:
     if i * i % n > k * k % n:
       k = i
   return k
-
-
-def big_m(bound: int) -> float:
-  """The smallest power of two above 2 * bound: the selector constant M (exact, and M * {0, 1} is exact)."""
-  return float(2**(int(2 * bound + 2).bit_length()))
 
 
 def _validate_n_max(n_max) -> int:
@@ -372,7 +355,7 @@ class ModSearchNet:
 
 def _build_looped(arch: str, n_max: int, counts_only: bool = False) -> ModSearchNet:
   k_max = kmax_int(n_max)
-  m = big_m(2 * n_max + 2 * k_max)
+  m = L.big_m(2 * n_max + 2 * k_max)
   rec = arch == "recurrent"
   init_l, init_p, layout = L.build_stack(_INPUT, [_init_steps(rec)])
   if rec:
@@ -408,7 +391,7 @@ def _wide_levels(k_max: int) -> list[np.ndarray]:
 
 def _build_wide(n_max: int, counts_only: bool = False) -> ModSearchNet:
   k_max = kmax_int(n_max)
-  m = big_m(2 * n_max + 2 * k_max)
+  m = L.big_m(2 * n_max + 2 * k_max)
   steps = []
   levels = _wide_levels(k_max)
   done = [0]  # number of candidates whose y is in group "y_done" (in index order, from 1)
@@ -498,7 +481,7 @@ def _build_banded(n_max: int) -> ModSearchNet:
   q_cap = band_cap(n_max)
   bands = q_cap + 1
   digits = k_max.bit_length()
-  m = big_m(max(2**(2 * digits + 1), 2 * n_max))
+  m = L.big_m(max(2**(2 * digits + 1), 2 * n_max))
   q = np.arange(bands, dtype=np.float64)
   zeros = np.zeros(bands, np.int64)
   steps = []

@@ -293,7 +293,7 @@ def polymax_net(grid_points: int, degree: int, refine_steps: int = 0, zoom: int 
       lb.add("cn", -Expr.unit("c", d + 1), "relu(-c_j), the negative part (c_j = cp_j - cn_j)")
   steps.append(grid_layer)
   y_win, k_win = L.tournament(steps, scaled(Expr.unit("v", big_g)), Expr.constant(big_g, np.arange(big_g)),
-                              _big_m(big_g), carry=sign_groups)
+                              L.big_m(big_g), carry=sign_groups)
 
   for r in range(1, refine_steps + 1):
     n_prev = (big_g - 1) * f**(r - 1)
@@ -363,7 +363,7 @@ def polymax_net(grid_points: int, degree: int, refine_steps: int = 0, zoom: int 
     steps.append(zoom_layer)
     k_fine = Expr(count, [("lo", np.zeros(count, np.int64), float(f)),
                           ("hi", np.zeros(count, np.int64), -float(f))], np.arange(count, dtype=np.float64))
-    y_win, k_win = L.tournament(steps, scaled(Expr.unit("v", count)), k_fine, _big_m(n_prev * f), carry=keep)
+    y_win, k_win = L.tournament(steps, scaled(Expr.unit("v", count)), k_fine, L.big_m(n_prev * f), carry=keep)
 
   n_last = (big_g - 1) * f**refine_steps
 
@@ -376,11 +376,6 @@ def polymax_net(grid_points: int, degree: int, refine_steps: int = 0, zoom: int 
   layers[-1] = dataclasses.replace(layers[-1], relu=False)
   return PolyMaxNet(grid_points=big_g, degree=d, refine_steps=refine_steps, zoom=f, coeff_bound=coeff_bound,
                     exponent=exponent, layers=layers, params=params, stage_layers=tuple(stage_layers))
-
-
-def _big_m(n: int) -> float:
-  """A power of two above 2 * n (grid indices are below n + 1): the tournament's select constant."""
-  return float(2**(int(2 * n + 2).bit_length()))
 
 
 def reference_program(coeffs, grid_points: int, refine_steps: int = 0, zoom: int = 4) -> np.ndarray:
