@@ -5,7 +5,7 @@ One distribution; the top-level folders are installed as subpackages of ``mesabe
 """
 import setuptools
 
-_SUBPACKAGES = ("tasks", "kernels", "models", "benchmarks")
+_SUBPACKAGES = ("tasks", "kernels", "models", "harness", "benchmarks")
 
 
 def _packages():

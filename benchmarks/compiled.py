@@ -28,7 +28,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from mesabench.benchmarks import record
+from mesabench.harness import provenance
 from mesabench.models.compiled import modsearch as ms
 from mesabench.models.compiled import polymax as pm
 
@@ -275,7 +275,7 @@ def size_law(max_exp: int = 30, min_exp: int = 4, archs=ms.ARCHS, progress: bool
   grid = [2**e for e in exps]
   rows = {}
   items = [(a, n) for a in archs for n in grid]
-  it = record.progress(items, desc="size law") if progress else items
+  it = provenance.progress(items, desc="size law") if progress else items
   for arch, n in it:
     rows.setdefault(arch, []).append(ms.size_counts(arch, n))
   tab = [table_bits(n) for n in grid]
@@ -409,10 +409,10 @@ def main(argv):
                     "models": models,
                     "bits_per_param": BITS_PER_PARAM, "fit_min_n_max": 2**FIT_MIN_EXP, "seed": None,
                     "steps": None},
-         "environment": record.environment(),
-         "command": record.command_line("mesabench.benchmarks.compiled"),
+         "environment": provenance.environment(),
+         "command": provenance.command_line("mesabench.benchmarks.compiled"),
          "figures": result}
-  json_path = record.write_json(os.path.join(FLAGS.out, "compiled_size_law.json"), doc)
+  json_path = provenance.write_json(os.path.join(FLAGS.out, "compiled_size_law.json"), doc)
   png_path = plot(result, os.path.join(FLAGS.out, "compiled_size_law.png"))
   print(f"{'arch':10s} {'params exp':>10s} {'(per digit)':>11s} {'conn exp':>9s} {'depth exp':>9s} "
         f"{'flops exp':>9s} {'params @max':>12s} {'crossover n_max':>16s}")

@@ -3,7 +3,7 @@ r"""Training-harness throughput: examples/s per model, and 16 seeds vmapped in o
     python -m mesabench.benchmarks.harness_bench [--out=results/harness_bench.json] [--steps=200]
 
 Task ModSearch-v0 (bits 10, width 12), pool of 256 per seed, batch 64. For each zoo network (the default suite's
-configs): (a) one jit training 16 seeds vmapped (``benchmarks.train.train_runs`` with 16 runs) and (b) a Python
+configs): (a) one jit training 16 seeds vmapped (``harness.train.train_runs`` with 16 runs) and (b) a Python
 loop of 16 separate single-seed runs through the same harness (each its own jitted fori_loop, compiled once and
 reused). Both are timed after a warm-up call that compiles them, so the figures are steady-state training time
 (data preparation excluded, the same data in both); examples/s = 16 * steps * batch / seconds. The ratio (b)/(a)
@@ -20,9 +20,9 @@ from absl import flags
 import jax
 
 from mesabench import models, tasks
-from mesabench.benchmarks import record
-from mesabench.benchmarks import run as suite
-from mesabench.benchmarks import train
+from mesabench.harness import provenance
+from mesabench.harness import suite
+from mesabench.harness import train
 
 SEEDS = 16
 
@@ -62,7 +62,7 @@ def bench(steps: int = 200, model_ids=("mlp", "transformer", "looped", "memory")
     rows.append(row)
   return {"schema_version": "mesabench.harness_bench/1", "task": {"id": task.task_id, "params": task.params()},
           "train": config.to_dict(), "seeds": SEEDS, "pool_size": 256, "results": rows,
-          "environment": record.environment(), "command": record.command_line("mesabench.benchmarks.harness_bench")}
+          "environment": provenance.environment(), "command": provenance.command_line("mesabench.benchmarks.harness_bench")}
 
 
 def define_flags() -> None:
@@ -75,7 +75,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   doc = bench(flags.FLAGS.steps, log=lambda s: print(s, file=sys.stderr, flush=True))
-  record.write_json(flags.FLAGS.out, doc)
+  provenance.write_json(flags.FLAGS.out, doc)
   print(f"wrote {flags.FLAGS.out}")
 
 

@@ -2,7 +2,7 @@
 
     python -m mesabench.benchmarks.kernels_bench [--out results/kernels_bench.json] [--modsearch_batch 256] ...
 
-Writes one JSON file (``record.write_json``) with the environment, the config, the command, and per kernel,
+Writes one JSON file (``provenance.write_json``) with the environment, the config, the command, and per kernel,
 algorithm, impl and size: seconds per call, items per second, the ratio to (a) the numpy code a user would write
 (per-n vectorized brute force ``argmax(i*i % n)``; per-row ``np.polyval`` on the grid + argmax) and (b) the unfused
 jnp reference, both measured in the same run, and achieved element operations per second against a peak estimate
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mesabench.benchmarks import record
+from mesabench.harness import provenance
 from mesabench.kernels import modsearch
 from mesabench.kernels import polymax
 
@@ -84,7 +84,7 @@ def numpy_polymax(coeffs: np.ndarray, grid_points: int):
 
 
 def _timed(fn, repeats):
-  return record.time_call(fn, repeats=repeats, min_time=0.2)
+  return provenance.time_call(fn, repeats=repeats, min_time=0.2)
 
 
 def bench_modsearch(rng, peak, repeats):
@@ -104,7 +104,7 @@ def bench_modsearch(rng, peak, repeats):
     ops_per_item = {"brute": modsearch._BRUTE_OPS_PER_CANDIDATE, "banded": modsearch._BANDED_OPS_PER_BAND}
     results = {}
     combos = [(a, i) for a in ("banded", "brute") for i in ("xla", "reference")]
-    for algorithm, impl in record.progress(combos, desc=f"modsearch n~2^{e}", every=0.0):
+    for algorithm, impl in provenance.progress(combos, desc=f"modsearch n~2^{e}", every=0.0):
       if impl == "reference" and algorithm == "brute" and e >= 30:
         continue  # the unfused brute reference takes minutes per batch here; the fused xla brute is the row
       fn = lambda: modsearch.search(n, impl=impl, algorithm=algorithm)  # pylint: disable=cell-var-from-loop
@@ -150,7 +150,7 @@ def bench_polymax(rng, peak, rounds):
   coeffs_np = rng.standard_normal((batch, degree + 1)).astype(np.float32)
   coeffs = jnp.asarray(coeffs_np)
   sub = coeffs_np[:_PM_NUMPY_ROWS.value].astype(np.float64)
-  for g in record.progress([int(v) for v in _PM_GRIDS.value], desc="polymax grids", every=0.0):
+  for g in provenance.progress([int(v) for v in _PM_GRIDS.value], desc="polymax grids", every=0.0):
     fns = {
         "xla": lambda: polymax.maximize(coeffs, impl="xla", grid_points=g),  # pylint: disable=cell-var-from-loop
         "reference": lambda: polymax.maximize(  # pylint: disable=cell-var-from-loop
@@ -167,7 +167,7 @@ def bench_polymax(rng, peak, rounds):
       numpy_polymax(sub, g)
       numpy_samples.append((time.perf_counter() - start) / len(sub))
       for impl, fn in fns.items():
-        samples[impl].append(record.time_call(fn, repeats=1, min_time=0.2))
+        samples[impl].append(provenance.time_call(fn, repeats=1, min_time=0.2))
     numpy_per_row = float(np.median(numpy_samples))
     seconds = {impl: float(np.median(v)) for impl, v in samples.items()}
     points = batch * polymax.SEGMENTS * (polymax.segment_length(g) + 2)
@@ -212,8 +212,8 @@ def main(argv):
   out = {
       "schema_version": SCHEMA_VERSION,
       "config": config,
-      "environment": record.environment(),
-      "command": record.command_line("mesabench.benchmarks.kernels_bench"),
+      "environment": provenance.environment(),
+      "command": provenance.command_line("mesabench.benchmarks.kernels_bench"),
       "peak_estimate": peak,
       "notes": ("CPU rows: impl=xla is what impl=None runs on CPU; Pallas runs only in interpret mode there "
                 "(polymax rows 'pallas-interpret', a test tool). ratio_vs_numpy = numpy seconds per item * batch / "
@@ -224,7 +224,7 @@ def main(argv):
       "wall_seconds": time.perf_counter() - start,
       "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
   }
-  record.write_json(_OUT.value, out)
+  provenance.write_json(_OUT.value, out)
   for row in rows:
     print(f"{row['kernel']:9s} {row['algorithm']:21s} {row['impl']:16s} {str(row['size']):55s} "
           f"x{row['ratio_vs_numpy']:8.1f} vs numpy  x{row['ratio_vs_reference']:6.2f} vs reference")

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from mesabench import tasks
-from mesabench.benchmarks import record
+from mesabench.harness import provenance
 from mesabench.kernels import modsearch as kernel_modsearch
 from mesabench.tasks import modsearch, polymax
 
@@ -87,29 +87,29 @@ def run(batch: int, numpy_batch: int, seed: int) -> list[dict]:
   rng = np.random.default_rng(seed)
   key = jax.random.key(seed)
   rows = []
-  for bits in record.progress([12, 20, 30], desc="modsearch"):
+  for bits in provenance.progress([12, 20, 30], desc="modsearch"):
     task = tasks.make("ModSearch-v0", bits=bits)
     ns = np.asarray(task.sample(key, batch).info["n"])
     small = max(8, numpy_batch // (1 if bits <= 12 else 16 if bits <= 20 else 128))
-    t_ours = record.time_call(lambda: modsearch.solve(ns), repeats=3)
+    t_ours = provenance.time_call(lambda: modsearch.solve(ns), repeats=3)
     t_np = _time_numpy(numpy_modsearch, ns[:small], repeats=1 if bits >= 30 else 3)
     rows.append(_row(f"ModSearch oracle, bits={bits}", {"bits": bits, "batch": batch}, t_ours, batch, t_np, small,
                      "numpy per-n brute force"))
-    t_gen = record.time_call(lambda: task.sample(key, batch), repeats=3)
+    t_gen = provenance.time_call(lambda: task.sample(key, batch), repeats=3)
     t_np_gen = _time_numpy(lambda: numpy_modsearch(rng.integers(1, 2**bits, small)), repeats=1)
     rows.append(_row(f"ModSearch sample, bits={bits}", {"bits": bits, "batch": batch}, t_gen, batch, t_np_gen,
                      small, "numpy draw + brute force"))
-  for degree in record.progress([6, 12], desc="polymax"):
+  for degree in provenance.progress([6, 12], desc="polymax"):
     task = tasks.make("PolyMax-v0", degree=degree, distribution="uniform")
     coeffs = np.asarray(task.sample(key, batch).info["coeffs"])
-    t_ours = record.time_call(lambda: polymax.solve(coeffs), repeats=3)
+    t_ours = provenance.time_call(lambda: polymax.solve(coeffs), repeats=3)
     t_roots = _time_numpy(numpy_polymax_roots, coeffs[:numpy_batch])
     rows.append(_row(f"PolyMax oracle, degree={degree}", {"degree": degree, "batch": batch}, t_ours, batch,
                      t_roots, numpy_batch, "numpy np.roots per polynomial"))
     t_grid = _time_numpy(numpy_polymax_grid, coeffs)
     rows.append(_row(f"PolyMax oracle, degree={degree}", {"degree": degree, "batch": batch}, t_ours, batch,
                      t_grid, batch, "numpy float64 grid (4097 pts)"))
-    t_gen = record.time_call(lambda: task.sample(key, batch), repeats=3)
+    t_gen = provenance.time_call(lambda: task.sample(key, batch), repeats=3)
     t_np_gen = _time_numpy(lambda: numpy_polymax_roots(rng.uniform(-1, 1, (numpy_batch, degree + 1))))
     rows.append(_row(f"PolyMax sample, degree={degree}", {"degree": degree, "batch": batch}, t_gen, batch,
                      t_np_gen, numpy_batch, "numpy draw + np.roots"))
@@ -119,10 +119,10 @@ def run(batch: int, numpy_batch: int, seed: int) -> list[dict]:
 def main(argv):
   del argv
   rows = run(_BATCH.value, _NUMPY_BATCH.value, _SEED.value)
-  record.write_json(_OUT.value, {
+  provenance.write_json(_OUT.value, {
       "schema_version": 1, "benchmark": "tasks_bench",
       "config": {"batch": _BATCH.value, "numpy_batch": _NUMPY_BATCH.value, "seed": _SEED.value},
-      "environment": record.environment(), "command": record.command_line("mesabench.benchmarks.tasks_bench"),
+      "environment": provenance.environment(), "command": provenance.command_line("mesabench.benchmarks.tasks_bench"),
       "rows": rows})
   print(f"wrote {_OUT.value}")
 

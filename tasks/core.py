@@ -61,6 +61,8 @@ class Spec:
     num_classes: for "integer" outputs, the number of classes (answers are 0 .. num_classes - 1).
     output_bits: for "integer" outputs, bits needed to write any answer (LSB first in targets["k_bits"]).
     meta: task parameters a decoder may need (encoding formats), as sorted (name, value) pairs.
+    task_params: the task's constructor parameters as sorted (name, value) pairs: ``from_spec`` rebuilds the
+      task from them (baselines that call the task's own algorithm use that; trained models never do).
   """
   task_id: str
   input_shape: tuple[int, ...]
@@ -69,6 +71,7 @@ class Spec:
   num_classes: int | None = None
   output_bits: int | None = None
   meta: tuple[tuple[str, Any], ...] = ()
+  task_params: tuple[tuple[str, Any], ...] = ()
 
   def get(self, name: str, default: Any = None) -> Any:
     return dict(self.meta).get(name, default)
@@ -122,8 +125,32 @@ class Task:
   def _score(self, batch: Batch, prediction: jax.Array) -> dict[str, jax.Array]:
     raise NotImplementedError
 
-  def larger(self) -> "Task":
-    """The extrapolation task: same spec (so a trained model applies), larger instances."""
+  def larger(self) -> "Task | None":
+    """The extrapolation task: same spec (so a trained model applies), larger instances; None when the task has
+    none at these parameters."""
+    return None
+
+  # ------------------------------------------------------------------ what the task knows (harness and baselines ask)
+  success_metric: str = ""
+  """The per-example score that is 1 on a success and 0 otherwise ("accuracy", "hit")."""
+
+  metric_directions: tuple[tuple[str, str], ...] = ()
+  """(score name, "lower" | "higher") for every score ``score`` returns: which way is better."""
+
+  def chance_predictions(self, batch: Batch, key: jax.Array, draws: int) -> jax.Array:
+    """``draws`` predictions per example of the task's chance predictor (uniform over legal answers): [draws, B]."""
+    raise NotImplementedError
+
+  def answer_bits(self, key: jax.Array | None = None, size: int = 4096) -> float:
+    """Mean log2 of the number of answers the success metric tells apart, per instance."""
+    raise NotImplementedError
+
+  def decode(self, inputs: jax.Array) -> dict[str, jax.Array]:
+    """The instances behind model inputs [B, *spec.input_shape], as the arrays ``info`` holds ("n", "coeffs")."""
+    raise NotImplementedError
+
+  def dummy_targets(self, batch_size: int) -> dict[str, jax.Array]:
+    """Zero targets of the right shapes and dtypes (for shape-only tracing, e.g. FLOP counts)."""
     raise NotImplementedError
 
   # ------------------------------------------------------------------ shared
@@ -254,6 +281,11 @@ def register(task_id: str, factory: Callable[..., Task]) -> None:
 def registered() -> tuple[str, ...]:
   """The registered task ids, sorted."""
   return tuple(sorted(_REGISTRY))
+
+
+def from_spec(spec: Spec) -> Task:
+  """The task a spec was made by (``make(spec.task_id, **spec.task_params)``)."""
+  return make(spec.task_id, **dict(spec.task_params))
 
 
 def make(task_id: str, **params: Any) -> Task:

@@ -104,7 +104,8 @@ class ModSearch(core.Task):
     return core.Spec(
         task_id=self.task_id, input_shape=(self.width,), input_kind="bits", output_kind="integer",
         num_classes=self._widest_k + 1, output_bits=max(1, self._widest_k.bit_length()),
-        meta=(("bits", self.bits), ("encoding", "bits_lsb_first"), ("width", self.width)))
+        meta=(("bits", self.bits), ("encoding", "bits_lsb_first"), ("width", self.width)),
+        task_params=tuple(sorted(self.params().items())))
 
   @property
   def strata(self) -> tuple[str, ...]:
@@ -115,10 +116,32 @@ class ModSearch(core.Task):
       return 1, 2 ** ((self.bits + 1) // 2) - 1
     return 2 ** (self.bits - 1), self.n_max
 
-  def larger(self) -> "ModSearch":
+  def larger(self) -> "ModSearch | None":
+    """bits = width (larger n, the same input width); None when bits already equals width."""
     if self.bits == self.width:
-      raise ValueError(f"larger() needs bits < width to keep the input width; got bits = width = {self.width}")
+      return None
     return dataclasses.replace(self, bits=self.width)
+
+  # ------------------------------------------------------------------ what the task knows
+  success_metric = "accuracy"
+  metric_directions = (("accuracy", "higher"), ("loss", "lower"), ("regret", "lower"))
+
+  def chance_predictions(self, batch: core.Batch, key: jax.Array, draws: int) -> jax.Array:
+    """k uniform over the legal answers [0, K(n)] of each example: int32 [draws, B]."""
+    return _uniform_below(key, jnp.asarray(batch.info["kmax"], jnp.int32), jnp.zeros((draws,), jnp.int8))
+
+  def answer_bits(self, key: jax.Array | None = None, size: int = 4096) -> float:
+    """Mean log2(K(n) + 1) over ``size`` sampled n: the bits of an answer."""
+    batch = self.sample(jax.random.key(0) if key is None else key, size)
+    return float(np.mean(np.log2(np.asarray(batch.info["kmax"], np.float64) + 1.0)))
+
+  def decode(self, inputs: jax.Array) -> dict[str, jax.Array]:
+    """{"n": int32 [B]} from inputs [B, width] (bits, LSB first)."""
+    return {"n": from_bits(inputs)}
+
+  def dummy_targets(self, batch_size: int) -> dict[str, jax.Array]:
+    return {"k": jnp.zeros((batch_size,), jnp.int32), "r": jnp.zeros((batch_size,), jnp.int32),
+            "k_bits": jnp.zeros((batch_size, self.spec.output_bits), jnp.float32)}
 
   # ------------------------------------------------------------------ instances
   def from_n(self, n) -> core.Batch:
@@ -182,6 +205,12 @@ class ModSearch(core.Task):
   def _score(self, batch: core.Batch, prediction) -> dict[str, jax.Array]:
     """Per-example ``loss`` (= regret), ``regret`` and ``accuracy`` (float32 [B]) of predicted k̂ (ints [B])."""
     return _score(batch, prediction)
+
+
+@jax.jit
+def _uniform_below(key, hi, draws_like):
+  u = jax.random.uniform(key, draws_like.shape + hi.shape)
+  return jnp.minimum(jnp.floor(u * (hi + 1).astype(jnp.float32)).astype(jnp.int32), hi)
 
 
 @jax.jit

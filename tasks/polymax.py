@@ -147,16 +147,43 @@ class PolyMax(core.Task):
         task_id=self.task_id, input_shape=shape, input_kind="real" if self.encoding == "float" else "bits",
         output_kind="interval",
         meta=(("degree", self.degree), ("encoding", self.encoding), ("frac_bits", self.frac_bits),
-              ("int_bits", self.int_bits), ("max_degree", self.max_degree)))
+              ("int_bits", self.int_bits), ("max_degree", self.max_degree)),
+        task_params=tuple(sorted(self.params().items())))
 
   @property
   def strata(self) -> tuple[str, ...]:
     return ("easy", "hard")
 
-  def larger(self) -> "PolyMax":
+  def larger(self) -> "PolyMax | None":
+    """degree = max_degree (the same input shape); None when degree already equals max_degree."""
     if self.degree == self.max_degree:
-      raise ValueError(f"larger() needs degree < max_degree to keep the input shape; got both {self.degree}")
+      return None
     return dataclasses.replace(self, degree=self.max_degree)
+
+  # ------------------------------------------------------------------ what the task knows
+  success_metric = "hit"
+  metric_directions = (("hit", "higher"), ("loss", "lower"), ("regret", "lower"))
+
+  def chance_predictions(self, batch: core.Batch, key: jax.Array, draws: int) -> jax.Array:
+    """x uniform in [0, 1]: float32 [draws, B]."""
+    return jax.random.uniform(key, (draws, batch.size))
+
+  def answer_bits(self, key: jax.Array | None = None, size: int = 4096) -> float:
+    """The answers the hit criterion tells apart: log2(1 / (2 * HIT_RADIUS)) (about 9 bits)."""
+    del key, size
+    return float(math.log2(1.0 / (2.0 * HIT_RADIUS)))
+
+  def decode(self, inputs: jax.Array) -> dict[str, jax.Array]:
+    """{"coeffs": float32 [B, max_degree + 1]} from inputs (float or sign-magnitude binary fixed point)."""
+    if self.encoding == "float":
+      return {"coeffs": jnp.asarray(inputs, jnp.float32)}
+    bits = (inputs[..., 1:] > 0.5).astype(jnp.int32)
+    mag = jnp.sum(bits << jnp.arange(bits.shape[-1], dtype=jnp.int32), axis=-1)
+    sign = jnp.where(inputs[..., 0] > 0.5, -1, 1)
+    return {"coeffs": (sign * mag).astype(jnp.float32) / 2.0**self.frac_bits}
+
+  def dummy_targets(self, batch_size: int) -> dict[str, jax.Array]:
+    return {"x": jnp.zeros((batch_size,), jnp.float32), "value": jnp.zeros((batch_size,), jnp.float32)}
 
   # ------------------------------------------------------------------ encodings
   def quantize(self, coeffs):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mesabench import models, tasks
-from mesabench.benchmarks import train
+from mesabench.harness import train
 
 NETS = ("mlp", "transformer", "looped", "memory")
 TINY = {"mlp": {"width": 16, "depth": 1}, "transformer": {"width": 8, "heads": 2, "layers": 1},

@@ -43,7 +43,7 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(full, tmp_path
 
 
 def test_schema_file_is_the_schema():
-  assert record.read_json(os.path.join(REPO, "results", "leaderboard.schema.json")) == leaderboard.SCHEMA
+  assert provenance.read_json(os.path.join(REPO, "results", "leaderboard.schema.json")) == leaderboard.SCHEMA
 
 
 @pytest.mark.parametrize("mutate,path", [

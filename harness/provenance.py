@@ -81,35 +81,50 @@ def _jsonable(obj: Any) -> Any:
   if isinstance(obj, (list, tuple)):
     return [_jsonable(v) for v in obj]
   if isinstance(obj, (np.generic,)):
-    return obj.item()
+    return _jsonable(obj.item())
   if isinstance(obj, (np.ndarray, jax.Array)):
     return _jsonable(np.asarray(obj).tolist())
   if isinstance(obj, float) and not np.isfinite(obj):
-    return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return None
   return obj
 
 
-def write_json(path: str, obj: Any) -> str:
-  """Writes ``obj`` as JSON to ``path`` atomically (temp file in the same folder, fsync, os.replace); returns path.
-
-  numpy/jax scalars and arrays become JSON numbers and lists; NaN becomes null and infinities the strings
-  "inf"/"-inf" (strict JSON has neither).
-  """
+def _atomic(path: str, write: Callable[[Any], Any]) -> str:
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
   try:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-      json.dump(_jsonable(obj), f, indent=1, sort_keys=False, allow_nan=False)
-      f.write("\n")
+      write(f)
       f.flush()
       os.fsync(f.fileno())
+    # mkstemp creates the file 0600; results are for sharing: honour the umask as open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
       os.unlink(tmp)
     raise
   return path
+
+
+def write_json(path: str, obj: Any) -> str:
+  """Writes ``obj`` as JSON to ``path`` atomically (temp file in the same folder, fsync, os.replace); returns path.
+
+  numpy/jax scalars and arrays become JSON numbers and lists. Non-finite floats (NaN, +-inf) become null: strict
+  JSON has none, and one rule holds everywhere (readers show null as "n/a", the compare gate fails on it).
+  """
+  def dump(f):
+    json.dump(_jsonable(obj), f, indent=1, sort_keys=False, allow_nan=False)
+    f.write("\n")
+  return _atomic(path, dump)
+
+
+def write_text(path: str, text: str) -> str:
+  """Writes ``text`` to ``path`` atomically (temp file in the same folder, fsync, os.replace); returns path."""
+  return _atomic(path, lambda f: f.write(text))
 
 
 def read_json(path: str) -> Any:
@@ -134,28 +149,3 @@ def time_call(fn: Callable[[], Any], *, repeats: int = 5, min_time: float = 0.2)
         break
     samples.append(elapsed / count)
   return float(np.median(samples))
-
-
-def progress(iterable, *, total: int | None = None, desc: str = "", every: float = 5.0, stream=None):
-  """Yields from ``iterable`` and prints a progress line (done/total, elapsed, ETA) at most every ``every`` s.
-
-  Plain lines rather than a redrawn bar so that logs of CI and batch jobs stay readable.
-  """
-  stream = stream or sys.stderr
-  total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
-  start = last = time.perf_counter()
-  done = 0
-  for item in iterable:
-    yield item
-    done += 1
-    now = time.perf_counter()
-    if now - last >= every or (total is not None and done == total):
-      last = now
-      elapsed = now - start
-      if total:
-        eta = elapsed / done * (total - done)
-        bar = "#" * int(20 * done / total)
-        print(f"{desc} [{bar:<20}] {done}/{total} {elapsed:6.1f}s elapsed, ~{eta:6.1f}s left", file=stream,
-              flush=True)
-      else:
-        print(f"{desc} {done} done, {elapsed:6.1f}s elapsed", file=stream, flush=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from mesabench.benchmarks import transitions as tr
+from mesabench.harness import transitions as tr
 
 GRID = [16, 32, 64, 128, 256, 512, 1024, 2048]
 
@@ -133,7 +133,7 @@ def test_phase_diagram_png_is_written(tmp_path):
 def test_zoo_lookup_never_transitions_and_search_always_generalizes_through_the_harness():
   import mesabench.models as models
   import mesabench.tasks as tasks
-  from mesabench.benchmarks import train
+  from mesabench.harness import train
 
   task = tasks.make("ModSearch-v0", bits=8)
   cfg = train.TrainConfig(steps=0, eval_size=64, curve_points=1)

@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 
 import mesabench.models as models
 import mesabench.tasks as tasks
-from mesabench.benchmarks import detect
+from mesabench.harness import detect
 
 # Reference loss laws for the best-of-k calibration: continuous, heavy-tailed with many ties, discrete with atoms.
 _LAWS = {
@@ -268,7 +268,7 @@ def test_held_out_splits_exclude_the_pool(modsearch_setup):
 
 
 def test_detect_entry_retrains_a_leaderboard_entry_and_calls_lookup_a_memorizer(modsearch_setup, tmp_path):
-  from mesabench.benchmarks import train
+  from mesabench.harness import train
   task, _, _ = modsearch_setup
   entry = {"id": "ModSearch-v0/lookup/pool=256/test", "task": {"id": task.task_id, "params": task.params()},
            "model": {"id": "lookup", "config": {}}, "train": train.TrainConfig(steps=0).to_dict(),
@@ -282,7 +282,7 @@ def test_detect_entry_retrains_a_leaderboard_entry_and_calls_lookup_a_memorizer(
   # The verdicts go into the entry's optional "detect" field of a schema-valid leaderboard.
   import os
   import shutil
-  from mesabench.benchmarks import leaderboard
+  from mesabench.harness import leaderboard
   path = str(tmp_path / "leaderboard.json")
   shutil.copy(os.path.join(os.path.dirname(__file__), "..", "..", "results", "leaderboard.json"), path)
   target = leaderboard.read(path)["entries"][0]["id"]

@@ -301,10 +301,7 @@ def eval_splits(task: task_core.Task, runs: Sequence[Run], data: Data, config: T
   Batches of ``eval_size`` examples, and "pool_count" (how many leading pool examples are distinct and scored)."""
   e = config.eval_size
   out: dict[str, Any] = {"pool": [], "pool_count": [], "heldout": []}
-  try:
-    larger = task.larger()
-  except ValueError:
-    larger = None
+  larger = task.larger()
   if larger is not None:
     out["larger"] = []
   for i, r in enumerate(runs):
@@ -397,7 +394,6 @@ def compute_costs(task: task_core.Task, model: model_base.Model, config: TrainCo
                   sample_inputs: jax.Array) -> dict[str, float]:
   """params, forward FLOPs per example (XLA), train-step FLOPs per example, and per-run totals
   (training_flops = steps * batch_size * train FLOPs per example; examples_seen = steps * batch_size)."""
-  del task
   out = {"params": model.param_count(params_one),
          "flops_per_example": model.flops_per_example(params_one, sample_inputs)}
   if model.trainable and config.steps > 0:
@@ -412,7 +408,7 @@ def compute_costs(task: task_core.Task, model: model_base.Model, config: TrainCo
 
       b = config.batch_size
       x = jnp.zeros((b,) + tuple(model.spec.input_shape), jnp.float32)
-      y = _dummy_targets(model.spec, b)
+      y = task.dummy_targets(b)
       _CACHE[key] = costs.xla_flops(step, params_one, tx.init(params_one), x, y) / b
     out["train_flops_per_example"] = _CACHE[key]
     out["examples_seen"] = config.steps * config.batch_size
@@ -420,13 +416,6 @@ def compute_costs(task: task_core.Task, model: model_base.Model, config: TrainCo
   else:
     out.update(train_flops_per_example=0.0, examples_seen=0, training_flops=0.0)
   return out
-
-
-def _dummy_targets(spec, b):
-  if spec.output_kind == "interval":
-    return {"x": jnp.zeros((b,), jnp.float32), "value": jnp.zeros((b,), jnp.float32)}
-  return {"k": jnp.zeros((b,), jnp.int32), "r": jnp.zeros((b,), jnp.int32),
-          "k_bits": jnp.zeros((b, spec.output_bits), jnp.float32)}
 
 
 # ------------------------------------------------------------------------------------------------- experiment

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mesabench import models, tasks
-from mesabench.benchmarks import train
+from mesabench.harness import train
 
 CONFIG = train.TrainConfig(steps=12, batch_size=8, learning_rate=1e-2, eval_size=16, curve_points=3)
 

@@ -5,7 +5,7 @@ also written to results/leaderboard.schema.json):
 
     {"schema_version": "mesabench.leaderboard/1",
      "suite": {"config": <the sweep config>, "command": <the command that ran the whole suite>},
-     "environment": <benchmarks.record.environment()>,
+     "environment": <benchmarks.provenance.environment()>,
      "entries": [<entry>, ...]}
 
 An entry is one (task, model, pool size) cell trained with several seeds:
@@ -27,7 +27,7 @@ import hashlib
 import json
 from typing import Any
 
-from mesabench.benchmarks import record
+from mesabench.harness import provenance
 
 SCHEMA_VERSION = "mesabench.leaderboard/1"
 
@@ -51,7 +51,7 @@ SCHEMA: dict[str, Any] = {
                                  "the command that ran it.",
                   "properties": {"config": {"type": "object"}, "command": {"type": "string"}}},
         "environment": {"type": "object", "required": ["backend", "device_kind", "versions", "git_commit"],
-                        "description": "benchmarks.record.environment(): backend, device, versions, git commit, "
+                        "description": "benchmarks.provenance.environment(): backend, device, versions, git commit, "
                                        "host, time of the (last) run."},
         "entries": {"type": "array", "items": {
             "type": "object",
@@ -66,7 +66,7 @@ SCHEMA: dict[str, Any] = {
                 "model": {"type": "object", "required": ["id", "config"], "additionalProperties": False,
                           "properties": {"id": {"type": "string"}, "config": {"type": "object"}}},
                 "train": {"type": "object", "required": ["steps", "batch_size", "learning_rate", "eval_size"],
-                          "description": "benchmarks.train.TrainConfig as a dict."},
+                          "description": "harness.train.TrainConfig as a dict."},
                 "pool_size": {"type": ["integer", "null"], "minimum": 1,
                               "description": "Distinct training instances per seed; null = fresh samples."},
                 "seeds": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
@@ -187,20 +187,20 @@ def validate(doc: Any) -> dict[str, Any]:
 def read(path: str) -> dict[str, Any]:
   """The validated leaderboard at ``path``; SchemaError (a ValueError) names the bad field, also for bad JSON."""
   try:
-    doc = record.read_json(path)
+    doc = provenance.read_json(path)
   except json.JSONDecodeError as err:
     raise SchemaError("$", f"not valid JSON ({err})") from err
   return validate(doc)
 
 
 def write(path: str, doc: dict[str, Any]) -> str:
-  """Validates ``doc`` and writes it atomically (``record.write_json``)."""
+  """Validates ``doc`` and writes it atomically (``provenance.write_json``)."""
   validate(json.loads(json.dumps(doc)))
-  return record.write_json(path, doc)
+  return provenance.write_json(path, doc)
 
 
 def write_schema(path: str) -> str:
-  return record.write_json(path, SCHEMA)
+  return provenance.write_json(path, SCHEMA)
 
 
 def comparable(doc: dict[str, Any]) -> dict[str, Any]:
@@ -233,7 +233,7 @@ def _stat(values: list[float | None]) -> dict[str, Any]:
 
 def make_entry(task: dict, model: dict, train: dict, pool_size: int | None, seeds: list[int],
                run_results: list[dict[str, Any]], command: str) -> dict[str, Any]:
-  """One leaderboard entry from ``benchmarks.train.run_experiment`` results of the entry's seeds (in order)."""
+  """One leaderboard entry from ``harness.train.run_experiment`` results of the entry's seeds (in order)."""
   splits: dict[str, dict[str, Any]] = {}
   names = []
   for r in run_results:

@@ -1,0 +1,1 @@
+"""mesabench.harness: the experiment library (train, evaluate, results, provenance, statistics, detectors, transitions)."""
