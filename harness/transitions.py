@@ -1,74 +1,131 @@
-"""Where memorization gives way to search: the pool size N* at which a model family starts to generalize.
+"""Two transitions of a model family as its training pool grows: where it generalizes, and where it searches.
 
 For a task, a model family and a model size, runs are trained on pools of N distinct instances (a log grid, refined
-by bisection near the change) with several seeds, all vmapped in one jit by the harness (``harness.train``),
-and evaluated on the pool (seen) and on held-out instances (``task.sample_outside``: unseen).
+by bisection near each change) with several seeds, all vmapped in one jit by the harness (``harness.train``), and
+evaluated on the pool (seen) and on held-out instances outside it (``task.sample_outside``: unseen).
 
-Definition of N* (``Criterion``; seed-mean losses at each N):
-  * generalizes(N): (unseen + f) <= (1 + gap_tolerance) * (seen + f)  -- unseen loss within 10 % of seen loss --
-    AND unseen <= (1 - margin) * lookup_unseen(N)                     -- clearly (25 %) below the memorizer's
-    held-out loss (``lookup``, nearest neighbour over the same pool, same seeds) --
-    with the floor f = floor_fraction * lookup_unseen(N) (1 % of the memorizer's, i.e. about chance, loss) so that
-    two near-zero losses compare as equal rather than as a ratio of noise.
-  * N* = the smallest measured N from which generalizes(N') holds at every measured N' >= N (a sustained
-    transition, robust to one noisy grid point); infinity when the largest N does not generalize.
-  * CI: percentile bootstrap over seeds (resample the seed columns of seen and unseen jointly, recompute the mean
-    curves and N*); reported on the measured grid, "inf" where resamples do not transition.
+N*_gen: unseen matches seen (``Criterion``; seed-mean losses at each N).
+  * The memorizer reference ref(N) is the STRONGER (lower held-out loss, seed mean) of the nearest-neighbour
+    memorizers fitted on the same pools and seeds: ``lookup`` (nearest stored input row) and ``lookup_instance``
+    (nearest decoded instance) when the zoo has it. A memorizer's seen loss is 0, so ref(N) is also its
+    generalization gap.
+  * generalizes(N): unseen - seen <= gap_tolerance * ref(N)   (the model's generalization gap is at most 5 % of
+    the memorizer's: an ABSOLUTE gap on the memorizer's scale, so a large model with a tiny held-out loss is not
+    penalized for an even tinier pool loss, as a ratio test would)
+    AND unseen <= (1 - margin) * ref(N)                       (clearly, 25 %, below the memorizer held out).
+  * Any fixed rule that does not depend on the pool (a closed-form heuristic, a budgeted search) reaches N*_gen at
+    the first pool size: N*_gen says where a family stops memorizing, not that it searches.
 
-Capacity view (per pool size, across model sizes): the parameter count at which the train-test gap opens (the
-smallest size whose unseen/seen ratio exceeds 1 + gap_tolerance), and bits memorized per parameter:
-bits(N) = N * max(0, acc_seen - acc_unseen) * answer_bits / params, answer_bits the mean log2 of the number of
-legal answers (ModSearch: log2(K + 1); PolyMax: log2(1 / (2 * hit radius)), the x's the hit criterion tells
-apart); each pool answer a model gets right beyond what it gets right unseen is
-counted as a stored answer of that entropy. The maximum over N is the family's measured memorization capacity (a
-lower bound when even the largest pool is stored without error).
+N*_search: the model beats every cheap non-search heuristic on the search-requiring stratum AND the behavioural
+detector calls it a searcher (``SearchCriterion``).
+  * h(N) = the lowest seed-mean loss on the stratum (``stratum``, default "hard"; held-out inputs) among the
+    task's non-search heuristics (zoo model ``heuristic``, one per ``task.heuristic_rules()``) whose forward FLOPs
+    per example are at most ``flops_factor`` times the model's; when none is that cheap, the best of all of them
+    (the claim never gets easier for want of a cheap rule).
+  * searches(N): seed-mean stratum loss < (1 - margin) * h(N)
+    AND more than ``min_searcher_fraction`` of the seeds get the combined verdict "searcher" from
+    ``classify(task, predict, seed=...)`` (``harness.detect``). The detector runs only at pool sizes where some
+    seed beats h(N) (elsewhere no resample of the seeds can satisfy the first condition).
+  * A heuristic never reaches N*_search (it cannot beat itself by a margin); a memorizer does not either.
 
-``python -m mesabench.benchmarks.transitions`` runs the ModSearch phase diagram (6 pool sizes x 4 model sizes x 3
-seeds at n < 2**10 by default), times it against the same runs trained one by one (sequential), and writes
-results/transitions.json and results/transitions.png; ``--task=PolyMax-v0 --task_params='{"degree": 4}'`` runs the
-same diagram on PolyMax (success = hit rate instead of exact accuracy).
+Both N*: the smallest measured N from which the condition holds at every measured N' >= N (a sustained
+transition, robust to one noisy grid point); infinity when the largest N fails. CI: percentile bootstrap over seeds
+(resample the seed columns of the model's measurements jointly, recompute the seed means, the verdict fraction and
+N*); the references (memorizer, heuristic) are seed means, not resampled. Reported on the measured grid, "inf"
+where resamples do not transition.
+
+Capacity view (per pool size, across model sizes): the parameter count at which the generalization gap opens (the
+smallest size whose seed-mean gap exceeds gap_tolerance * ref(N)), and bits memorized per parameter:
+bits(N) = N * max(0, success_seen - success_unseen) * task.answer_bits() / params (each pool answer a model gets
+right beyond what it gets right unseen counts as a stored answer). Beside it, the full answer table's bits
+(task.space_size * answer_bits) against params * 4 bits per parameter: where the table is far larger, memorizing
+everything is impossible.
+
+``python -m mesabench.benchmarks.transitions`` runs a phase diagram (presets ``PRESETS``); plots are
+``mesabench.harness.plots``.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
-import matplotlib
-import matplotlib.pyplot as plt
-from matplotlib.colors import LogNorm
 import numpy as np
 
 from mesabench import models
 from mesabench import tasks
+from mesabench.harness import detect
 from mesabench.harness import leaderboard
 from mesabench.harness import provenance
 from mesabench.harness import suite
 from mesabench.harness import train
-from mesabench.tasks import polymax
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+MEMORIZER_IDS = ("lookup", "lookup_instance")
+"""The zoo's nearest-neighbour memorizers; those registered form the N*_gen reference."""
+HEURISTIC_ID = "heuristic"
+"""The zoo's non-search heuristic model (config {"rule": r}, r in ``task.heuristic_rules()``)."""
+SEARCH_ID = "search"
+BITS_PER_PARAM = 4.0
+"""The storage a parameter is credited with when comparing an answer table with a model (issue 11, section 3)."""
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "modsearch": {"task": "ModSearch-v0", "task_params": {"bits": 16}, "widths": [16, 64, 256],
+                  "pool_sizes": [64, 256, 1024, 4096, 16384], "seeds": [0, 1, 2]},
+    "modsearch-smoke": {"task": "ModSearch-v0", "task_params": {"bits": 10}, "widths": [4, 16, 64, 256],
+                        "pool_sizes": [16, 32, 64, 128, 256, 512], "seeds": [0, 1, 2]},
+    "polymax": {"task": "PolyMax-v0", "task_params": {"degree": 4}, "widths": [4, 16, 64, 256],
+                "pool_sizes": [16, 32, 64, 128, 256, 512, 1024, 2048, 4096], "seeds": [0, 1, 2, 3, 4]},
+}
+"""Named diagram configurations (task, task parameters, model widths, pool sizes, seeds) the binary starts from.
+"modsearch" is issue 11's regime where memorizing everything is impossible (bits 16: an answer table of about
+7e5 bits against at most 4e5 bits in 1e5 parameters); "modsearch-smoke" the quick bits-10 preset."""
+
+
+def _check_fraction(name, v, lo_open, hi_open, lo=0.0, hi=1.0):
+  if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < lo or v > hi or (
+      lo_open and v == lo) or (hi_open and v == hi):
+    raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, got {v!r}")
 
 
 @dataclasses.dataclass(frozen=True)
 class Criterion:
-  """Thresholds of the N* definition (module docstring). gap_tolerance in (0, 1], margin in [0, 1),
-  floor_fraction in (0, 1)."""
-  gap_tolerance: float = 0.10
+  """Thresholds of N*_gen (module docstring). gap_tolerance in (0, 1], margin in [0, 1)."""
+  gap_tolerance: float = 0.05
   margin: float = 0.25
-  floor_fraction: float = 0.01
 
   def __post_init__(self):
-    for name, lo, hi, lo_open, hi_open in (("gap_tolerance", 0.0, 1.0, True, False), ("margin", 0.0, 1.0, False, True),
-                                           ("floor_fraction", 0.0, 1.0, True, True)):
-      v = getattr(self, name)
-      if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v) or v < lo or v > hi or (
-          lo_open and v == lo) or (hi_open and v == hi):
-        raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, got {v!r}")
+    _check_fraction("gap_tolerance", self.gap_tolerance, True, False)
+    _check_fraction("margin", self.margin, False, True)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchCriterion:
+  """Thresholds of N*_search (module docstring). stratum: a task stratum name; margin in [0, 1); flops_factor in
+  (0, inf); min_searcher_fraction in [0, 1)."""
+  stratum: str = "hard"
+  margin: float = 0.1
+  flops_factor: float = 10.0
+  min_searcher_fraction: float = 0.5
+
+  def __post_init__(self):
+    if not isinstance(self.stratum, str) or not self.stratum:
+      raise ValueError(f"stratum must be a non-empty stratum name, got {self.stratum!r}")
+    _check_fraction("margin", self.margin, False, True)
+    _check_fraction("min_searcher_fraction", self.min_searcher_fraction, False, True)
+    _check_fraction("flops_factor", self.flops_factor, True, True, 0.0, math.inf)
+
+
+# ---------------------------------------------------------------------------------------------------- Sweep
+
+
+def _grid_array(name, value, shape, dtype):
+  arr = np.asarray(value, dtype)
+  if arr.shape != shape:
+    raise ValueError(f"{name} must have shape [len(pool_sizes), seeds] = {shape} like seen, got {arr.shape}")
+  return arr
 
 
 @dataclasses.dataclass
@@ -78,18 +135,26 @@ class Sweep:
   Attributes:
     pool_sizes: int [P], strictly increasing.
     seen, unseen: mean task loss on the pool and on held-out instances, float64 [P, S] (S seeds, same order at
-      every N).
-    seen_accuracy, unseen_accuracy: float64 [P, S] (NaN where the task has no accuracy).
-    params: parameter count of the model (the stored numbers, for ``lookup``).
+      every N), finite and >= 0.
+    seen_success, unseen_success: the task's success metric (``task.success_metric``), float64 [P, S] (NaN where
+      unmeasured).
+    params: parameter count of the model (the stored numbers, for memorizers).
     label: a name for tables and plots.
+    stratum_loss: mean loss on held-out instances of the search-requiring stratum, float64 [P, S] (NaN where
+      unmeasured; default all NaN).
+    verdicts: the detector's combined verdict per run, str [P, S] ("" where not classified; default all "").
+    flops: forward FLOPs per example (NaN: unknown).
   """
   pool_sizes: np.ndarray
   seen: np.ndarray
   unseen: np.ndarray
-  seen_accuracy: np.ndarray
-  unseen_accuracy: np.ndarray
+  seen_success: np.ndarray
+  unseen_success: np.ndarray
   params: int = 0
   label: str = ""
+  stratum_loss: np.ndarray | None = None
+  verdicts: np.ndarray | None = None
+  flops: float = math.nan
 
   def __post_init__(self):
     self.pool_sizes = np.asarray(self.pool_sizes, np.int64)
@@ -97,20 +162,39 @@ class Sweep:
         np.diff(self.pool_sizes) <= 0):
       raise ValueError(f"pool_sizes must be a strictly increasing 1-D array of positive sizes, got "
                        f"{self.pool_sizes.tolist()}")
-    shape = None
-    for name in ("seen", "unseen", "seen_accuracy", "unseen_accuracy"):
-      arr = np.asarray(getattr(self, name), np.float64)
-      if arr.ndim != 2 or arr.shape[0] != self.pool_sizes.size or (shape is not None and arr.shape != shape):
-        raise ValueError(f"{name} must have shape [len(pool_sizes)={self.pool_sizes.size}, seeds] like seen, got "
-                         f"{arr.shape}")
-      if name in ("seen", "unseen") and (not np.all(np.isfinite(arr)) or np.any(arr < 0)):
+    seen = np.asarray(self.seen, np.float64)
+    if seen.ndim != 2 or seen.shape[0] != self.pool_sizes.size or seen.shape[1] < 1:
+      raise ValueError(f"seen must have shape [len(pool_sizes)={self.pool_sizes.size}, seeds >= 1], got "
+                       f"{seen.shape}")
+    shape = seen.shape
+    self.seen = seen
+    for name in ("unseen", "seen_success", "unseen_success"):
+      setattr(self, name, _grid_array(name, getattr(self, name), shape, np.float64))
+    for name in ("seen", "unseen"):
+      arr = getattr(self, name)
+      if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise ValueError(f"{name} must hold finite losses in [0, inf)")
-      shape = arr.shape
-      setattr(self, name, arr)
+    self.stratum_loss = (np.full(shape, np.nan) if self.stratum_loss is None
+                         else _grid_array("stratum_loss", self.stratum_loss, shape, np.float64))
+    if np.any(self.stratum_loss < 0):
+      raise ValueError("stratum_loss must hold losses in [0, inf) or NaN")
+    self.verdicts = (np.full(shape, "", object) if self.verdicts is None
+                     else _grid_array("verdicts", self.verdicts, shape, object))
+    bad = {v for v in self.verdicts.ravel().tolist() if v not in ("",) + detect.VERDICTS}
+    if bad:
+      raise ValueError(f"verdicts must be in {('',) + detect.VERDICTS}, got {sorted(map(str, bad))}")
+    self.params = int(self.params)
+    self.flops = float(self.flops)
 
   @property
   def num_seeds(self) -> int:
     return self.seen.shape[1]
+
+  _GRIDS = ("seen", "unseen", "seen_success", "unseen_success", "stratum_loss", "verdicts")
+
+  def _rows(self, sources: list[tuple["Sweep", int]], sizes) -> "Sweep":
+    grids = {name: np.stack([getattr(s, name)[i] for s, i in sources]) for name in self._GRIDS}
+    return Sweep(np.asarray(sizes), params=self.params, label=self.label, flops=self.flops, **grids)
 
   def merge(self, other: "Sweep") -> "Sweep":
     """The union of two sweeps of the same model and seeds, sorted by pool size (``other`` wins on overlap)."""
@@ -119,38 +203,81 @@ class Sweep:
     rows = {int(n): (self, i) for i, n in enumerate(self.pool_sizes)}
     rows.update({int(n): (other, i) for i, n in enumerate(other.pool_sizes)})
     sizes = sorted(rows)
-    pick = lambda name: np.stack([getattr(rows[n][0], name)[rows[n][1]] for n in sizes])
-    return Sweep(np.asarray(sizes), pick("seen"), pick("unseen"), pick("seen_accuracy"), pick("unseen_accuracy"),
-                 self.params, self.label)
+    return self._rows([rows[n] for n in sizes], sizes)
 
   def at(self, pool_sizes: Sequence[int]) -> "Sweep":
     """The rows of the given pool sizes (each must have been measured)."""
-    idx = [int(np.nonzero(self.pool_sizes == n)[0][0]) if n in self.pool_sizes else -1 for n in pool_sizes]
-    if min(idx) < 0:
+    where = {int(n): i for i, n in enumerate(self.pool_sizes)}
+    if not len(pool_sizes) or any(int(n) not in where for n in pool_sizes):
       raise ValueError(f"pool_sizes must be measured sizes {self.pool_sizes.tolist()}, got {list(pool_sizes)}")
-    return Sweep(self.pool_sizes[idx], self.seen[idx], self.unseen[idx], self.seen_accuracy[idx],
-                 self.unseen_accuracy[idx], self.params, self.label)
+    return self._rows([(self, where[int(n)]) for n in pool_sizes], [int(n) for n in pool_sizes])
+
+  def with_verdicts(self, rows: np.ndarray, verdicts: np.ndarray) -> "Sweep":
+    """A copy whose verdicts at the bool [P] ``rows`` are replaced by ``verdicts`` [rows.sum(), S]."""
+    out = dataclasses.replace(self, verdicts=self.verdicts.copy())
+    out.verdicts[np.asarray(rows, bool)] = np.asarray(verdicts, object)
+    return Sweep(**{f.name: getattr(out, f.name) for f in dataclasses.fields(Sweep)})
 
   def to_json(self) -> dict[str, Any]:
-    return {"label": self.label, "params": int(self.params), "pool_sizes": self.pool_sizes.tolist(),
-            "seen_loss": self.seen.tolist(), "unseen_loss": self.unseen.tolist(),
-            "seen_accuracy": self.seen_accuracy.tolist(), "unseen_accuracy": self.unseen_accuracy.tolist()}
+    nan_to_none = lambda a: [[None if not np.isfinite(v) else float(v) for v in row] for row in a]
+    return {"label": self.label, "params": self.params, "flops_per_example": None if not np.isfinite(self.flops)
+            else self.flops, "pool_sizes": self.pool_sizes.tolist(), "seen_loss": self.seen.tolist(),
+            "unseen_loss": self.unseen.tolist(), "seen_success": nan_to_none(self.seen_success),
+            "unseen_success": nan_to_none(self.unseen_success), "stratum_loss": nan_to_none(self.stratum_loss),
+            "verdicts": self.verdicts.tolist()}
+
+  @classmethod
+  def from_json(cls, obj: Mapping[str, Any]) -> "Sweep":
+    """The inverse of ``to_json``."""
+    grid = lambda k: np.asarray([[math.nan if v is None else v for v in row] for row in obj[k]], np.float64)
+    return cls(np.asarray(obj["pool_sizes"]), grid("seen_loss"), grid("unseen_loss"), grid("seen_success"),
+               grid("unseen_success"), int(obj["params"]), obj["label"], grid("stratum_loss"),
+               np.asarray(obj["verdicts"], object),
+               math.nan if obj.get("flops_per_example") is None else float(obj["flops_per_example"]))
 
 
-# --------------------------------------------------------------------------------------------------------- N*
+def _same_grid(name: str, sweep: Sweep, others: Sequence[Sweep]) -> list[Sweep]:
+  out = []
+  for o in others:
+    if not set(sweep.pool_sizes.tolist()) <= set(o.pool_sizes.tolist()):
+      raise ValueError(f"{name} must be measured at the sweep's pool sizes {sweep.pool_sizes.tolist()}, got "
+                       f"{o.pool_sizes.tolist()}")
+    out.append(o.at(sweep.pool_sizes.tolist()))
+  return out
 
 
-def loss_ratio(seen, unseen, lookup_unseen, criterion: Criterion = Criterion()) -> np.ndarray:
-  """(unseen + f) / (seen + f) with f = floor_fraction * lookup_unseen (broadcast elementwise)."""
-  f = criterion.floor_fraction * np.asarray(lookup_unseen, np.float64)
-  return (np.asarray(unseen, np.float64) + f) / (np.asarray(seen, np.float64) + f)
+# ----------------------------------------------------------------------------------------------------- onsets
 
 
-def generalizes(seen, unseen, lookup_unseen, criterion: Criterion = Criterion()) -> np.ndarray:
-  """bool (broadcast shape): the two conditions of the N* definition hold (module docstring)."""
-  ratio = loss_ratio(seen, unseen, lookup_unseen, criterion)
-  below = np.asarray(unseen, np.float64) <= (1.0 - criterion.margin) * np.asarray(lookup_unseen, np.float64)
-  return (ratio <= 1.0 + criterion.gap_tolerance) & below
+@dataclasses.dataclass(frozen=True)
+class Onset:
+  """A sustained transition on the measured grid, with its seed bootstrap CI.
+
+  Attributes:
+    n_star: the onset (a measured pool size; inf: never within the grid).
+    ci: (low, high) percentiles of the bootstrap onsets (inverted-CDF method: measured sizes or inf).
+    per_seed: the onset of each seed's own curve (for N*_search: that seed's loss and verdict).
+    transition_probability: the fraction of resamples that transition within the grid.
+    holds: the condition at each measured N (seed means).
+    level: the CI's confidence level.
+  """
+  n_star: float
+  ci: tuple[float, float]
+  per_seed: tuple[float, ...]
+  transition_probability: float
+  holds: tuple[bool, ...]
+  level: float
+
+  def to_json(self) -> dict[str, Any]:
+    return {"n_star": self.n_star, "ci": list(self.ci), "per_seed": list(self.per_seed),
+            "transition_probability": self.transition_probability, "holds": list(self.holds), "level": self.level}
+
+  @classmethod
+  def from_json(cls, obj: Mapping[str, Any]) -> "Onset":
+    """The inverse of ``to_json``; null (how strict JSON writers store inf) reads as inf ("never")."""
+    size = lambda v: math.inf if v is None else float(v)
+    return cls(size(obj["n_star"]), tuple(size(v) for v in obj["ci"]), tuple(size(v) for v in obj["per_seed"]),
+               float(obj["transition_probability"]), tuple(bool(v) for v in obj["holds"]), float(obj["level"]))
 
 
 def sustained_onset(pool_sizes, ok) -> float:
@@ -164,90 +291,345 @@ def sustained_onset(pool_sizes, ok) -> float:
   return float(np.asarray(pool_sizes)[first])
 
 
-def n_star(sweep: Sweep, lookup: Sweep, criterion: Criterion = Criterion(), *, num_resamples: int = 1000,
-           level: float = 0.95, seed: int = 0) -> dict[str, Any]:
-  """N* of ``sweep`` against the memorizer ``lookup`` (measured at the same pool sizes), with a seed bootstrap CI.
-
-  Returns {"n_star" (float, inf: never), "ci" [low, high] (percentiles of the bootstrap N*s, inverted-CDF method,
-  so they are measured sizes or inf), "per_seed" (N* of each seed's own curve), "transition_probability" (the
-  fraction of resamples that transition within the grid), "ratio" (seed-mean unseen/seen ratio per N),
-  "generalizes" (per N)}. ``lookup`` losses are averaged over its seeds (the threshold is not resampled).
-  """
-  if not np.array_equal(sweep.pool_sizes, lookup.pool_sizes):
-    raise ValueError(f"lookup must be measured at the sweep's pool sizes {sweep.pool_sizes.tolist()}, got "
-                     f"{lookup.pool_sizes.tolist()}")
+def _check_bootstrap(num_resamples, level):
   if not 0.5 <= level < 1:
     raise ValueError(f"level must be in [0.5, 1), got {level}")
   if isinstance(num_resamples, bool) or not isinstance(num_resamples, (int, np.integer)) or num_resamples < 1:
     raise ValueError(f"num_resamples must be a positive integer, got {num_resamples!r}")
-  ref = lookup.unseen.mean(axis=1)
-  seen_m, unseen_m = sweep.seen.mean(axis=1), sweep.unseen.mean(axis=1)
-  ok = generalizes(seen_m, unseen_m, ref, criterion)
-  point = sustained_onset(sweep.pool_sizes, ok)
+
+
+def bootstrap_onset(pool_sizes, num_seeds: int, holds: Callable[[np.ndarray], np.ndarray], *,
+                    num_resamples: int = 1000, level: float = 0.95, seed: int = 0) -> Onset:
+  """The onset of ``holds(seed_columns) -> bool [P]`` (the condition on the seed means of the given columns):
+  at all seeds, per seed, and over ``num_resamples`` bootstrap resamples of the seeds (numpy Generator ``seed``)."""
+  _check_bootstrap(num_resamples, level)
+  ok = np.asarray(holds(np.arange(num_seeds)), bool)
   rng = np.random.default_rng(seed)
-  s = sweep.num_seeds
-  idx = rng.integers(0, s, size=(num_resamples, s))
-  boots = np.array([sustained_onset(sweep.pool_sizes, generalizes(sweep.seen[:, i].mean(1), sweep.unseen[:, i].mean(1),
-                                                                   ref, criterion)) for i in idx])
+  idx = rng.integers(0, num_seeds, size=(num_resamples, num_seeds))
+  boots = np.array([sustained_onset(pool_sizes, holds(i)) for i in idx])
   alpha = (1 - level) / 2
   lo, hi = np.quantile(boots, [alpha, 1 - alpha], method="inverted_cdf")
-  per_seed = [sustained_onset(sweep.pool_sizes, generalizes(sweep.seen[:, j], sweep.unseen[:, j], ref, criterion))
-              for j in range(s)]
-  return {"n_star": point, "ci": [float(lo), float(hi)], "per_seed": per_seed,
-          "transition_probability": float(np.mean(np.isfinite(boots))),
-          "ratio": loss_ratio(seen_m, unseen_m, ref, criterion).tolist(), "generalizes": ok.tolist(),
-          "lookup_unseen": ref.tolist(), "level": level, "criterion": dataclasses.asdict(criterion)}
+  per_seed = tuple(sustained_onset(pool_sizes, holds(np.array([j]))) for j in range(num_seeds))
+  return Onset(sustained_onset(pool_sizes, ok), (float(lo), float(hi)), per_seed,
+               float(np.mean(np.isfinite(boots))), tuple(ok.tolist()), float(level))
 
+
+# ------------------------------------------------------------------------------------------------------ N*_gen
+
+
+@dataclasses.dataclass(frozen=True)
+class MemorizerReference:
+  """The per-N stronger memorizer: its seed-mean held-out loss ``unseen`` [P] and ``label`` per N."""
+  unseen: np.ndarray
+  label: tuple[str, ...]
+
+
+def memorizer_reference(memorizers: Sequence[Sweep]) -> MemorizerReference:
+  """At each pool size, the memorizer with the lowest seed-mean held-out loss (all measured at the same sizes)."""
+  if not memorizers:
+    raise ValueError("memorizers must hold at least one Sweep")
+  sizes = memorizers[0].pool_sizes
+  for m in memorizers:
+    if not np.array_equal(m.pool_sizes, sizes):
+      raise ValueError(f"memorizers must share pool_sizes {sizes.tolist()}, got {m.pool_sizes.tolist()}")
+  means = np.stack([m.unseen.mean(axis=1) for m in memorizers])  # [M, P]
+  best = np.argmin(means, axis=0)
+  return MemorizerReference(means[best, np.arange(sizes.size)], tuple(memorizers[i].label for i in best))
+
+
+def gap_fraction(seen, unseen, reference_unseen) -> np.ndarray:
+  """(unseen - seen) / reference_unseen: the generalization gap on the memorizer's scale (broadcast; a zero
+  reference gives +-inf, or 0 for a zero gap)."""
+  gap = np.asarray(unseen, np.float64) - np.asarray(seen, np.float64)
+  ref = np.asarray(reference_unseen, np.float64)
+  with np.errstate(divide="ignore", invalid="ignore"):
+    return np.where(ref > 0, gap / np.where(ref > 0, ref, 1.0), np.where(gap > 0, np.inf, 0.0))
+
+
+def generalizes(seen, unseen, reference_unseen, criterion: Criterion = Criterion()) -> np.ndarray:
+  """bool (broadcast shape): unseen - seen <= gap_tolerance * ref AND unseen <= (1 - margin) * ref."""
+  seen, unseen = np.asarray(seen, np.float64), np.asarray(unseen, np.float64)
+  ref = np.asarray(reference_unseen, np.float64)
+  return (unseen - seen <= criterion.gap_tolerance * ref) & (unseen <= (1.0 - criterion.margin) * ref)
+
+
+@dataclasses.dataclass(frozen=True)
+class GenTransition:
+  """N*_gen of one sweep: the onset, and per measured N the seed-mean gap fraction and the memorizer used."""
+  onset: Onset
+  gap_fraction: tuple[float, ...]
+  reference_unseen: tuple[float, ...]
+  reference_label: tuple[str, ...]
+  criterion: Criterion
+
+  def to_json(self) -> dict[str, Any]:
+    return {**self.onset.to_json(), "gap_fraction": list(self.gap_fraction),
+            "reference_unseen": list(self.reference_unseen), "reference_label": list(self.reference_label),
+            "criterion": dataclasses.asdict(self.criterion)}
+
+
+def n_star_gen(sweep: Sweep, memorizers: Sequence[Sweep], criterion: Criterion = Criterion(), *,
+               num_resamples: int = 1000, level: float = 0.95, seed: int = 0) -> GenTransition:
+  """N*_gen of ``sweep`` against the stronger of ``memorizers`` (each measured at least at the sweep's sizes)."""
+  ref = memorizer_reference(_same_grid("memorizers", sweep, memorizers))
+
+  def holds(cols):
+    return generalizes(sweep.seen[:, cols].mean(1), sweep.unseen[:, cols].mean(1), ref.unseen, criterion)
+
+  onset = bootstrap_onset(sweep.pool_sizes, sweep.num_seeds, holds, num_resamples=num_resamples, level=level,
+                          seed=seed)
+  frac = gap_fraction(sweep.seen.mean(1), sweep.unseen.mean(1), ref.unseen)
+  return GenTransition(onset, tuple(float(v) for v in frac), tuple(float(v) for v in ref.unseen), ref.label,
+                       criterion)
+
+
+# --------------------------------------------------------------------------------------------------- N*_search
+
+
+@dataclasses.dataclass(frozen=True)
+class HeuristicReference:
+  """Per N: the best eligible heuristic's seed-mean stratum loss ``loss`` [P] and ``label``; ``flops_comparable``
+  is False when no heuristic was within the FLOPs factor and all of them were used."""
+  loss: np.ndarray
+  label: tuple[str, ...]
+  flops_comparable: bool
+
+
+def heuristic_reference(sweep: Sweep, heuristics: Sequence[Sweep],
+                        criterion: SearchCriterion = SearchCriterion()) -> HeuristicReference:
+  """The best non-search heuristic of comparable FLOPs at each of the sweep's pool sizes (module docstring).
+  A heuristic with unknown FLOPs counts as comparable; one with no stratum loss at some N is skipped there."""
+  if not heuristics:
+    raise ValueError("heuristics must hold at least one Sweep")
+  hs = _same_grid("heuristics", sweep, heuristics)
+  cheap = [h for h in hs if not (np.isfinite(h.flops) and np.isfinite(sweep.flops))
+           or h.flops <= criterion.flops_factor * sweep.flops]
+  comparable = bool(cheap)
+  pool = cheap or hs
+  with np.errstate(invalid="ignore"):
+    means = np.stack([np.nanmean(h.stratum_loss, axis=1) if np.isfinite(h.stratum_loss).any(axis=None)
+                      else np.full(h.pool_sizes.size, np.nan) for h in pool])
+  filled = np.where(np.isfinite(means), means, np.inf)
+  best = np.argmin(filled, axis=0)
+  loss = filled[best, np.arange(best.size)]
+  return HeuristicReference(np.where(np.isfinite(loss), loss, np.nan),
+                            tuple(pool[i].label if np.isfinite(loss[j]) else "" for j, i in enumerate(best)),
+                            comparable)
+
+
+def beats(model_loss, heuristic_loss, criterion: SearchCriterion = SearchCriterion()) -> np.ndarray:
+  """bool (broadcast): model_loss < (1 - margin) * heuristic_loss (False where either is NaN)."""
+  m, h = np.asarray(model_loss, np.float64), np.asarray(heuristic_loss, np.float64)
+  with np.errstate(invalid="ignore"):
+    return np.isfinite(m) & np.isfinite(h) & (m < (1.0 - criterion.margin) * h)
+
+
+def needs_verdict(sweep: Sweep, heuristics: Sequence[Sweep], criterion: SearchCriterion = SearchCriterion()
+                  ) -> np.ndarray:
+  """bool [P]: pool sizes where some seed's stratum loss beats the heuristic reference (only there can a seed
+  resample satisfy the loss condition of N*_search, so only there the detector has to run)."""
+  ref = heuristic_reference(sweep, heuristics, criterion)
+  with np.errstate(invalid="ignore"):
+    return beats(sweep.stratum_loss, ref.loss[:, None], criterion).any(axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchTransition:
+  """N*_search of one sweep: the onset, and per measured N the model's seed-mean stratum loss, the heuristic
+  reference, and the fraction of seeds called "searcher" (NaN where not classified)."""
+  onset: Onset
+  model_loss: tuple[float, ...]
+  heuristic_loss: tuple[float, ...]
+  heuristic_label: tuple[str, ...]
+  flops_comparable: bool
+  searcher_fraction: tuple[float, ...]
+  criterion: SearchCriterion
+
+  def to_json(self) -> dict[str, Any]:
+    fin = lambda xs: [float(v) if np.isfinite(v) else None for v in xs]
+    return {**self.onset.to_json(), "model_stratum_loss": fin(self.model_loss),
+            "heuristic_stratum_loss": fin(self.heuristic_loss), "heuristic_label": list(self.heuristic_label),
+            "flops_comparable": self.flops_comparable, "searcher_fraction": fin(self.searcher_fraction),
+            "criterion": dataclasses.asdict(self.criterion)}
+
+
+def n_star_search(sweep: Sweep, heuristics: Sequence[Sweep], criterion: SearchCriterion = SearchCriterion(), *,
+                  num_resamples: int = 1000, level: float = 0.95, seed: int = 0) -> SearchTransition:
+  """N*_search of ``sweep`` (its ``stratum_loss`` and ``verdicts``) against the best comparable heuristic.
+
+  ValueError when a pool size that ``needs_verdict`` has an unclassified seed (verdict "")."""
+  ref = heuristic_reference(sweep, heuristics, criterion)
+  need = needs_verdict(sweep, heuristics, criterion)
+  missing = need[:, None] & (sweep.verdicts == "")
+  if missing.any():
+    raise ValueError(f"sweep must carry a detector verdict for every seed at pool sizes "
+                     f"{sweep.pool_sizes[missing.any(1)].tolist()} (where it beats the heuristic)")
+  searcher = sweep.verdicts == detect.SEARCHER
+
+  def holds(cols):
+    with np.errstate(invalid="ignore"):
+      loss = np.nanmean(sweep.stratum_loss[:, cols], axis=1) if np.isfinite(
+          sweep.stratum_loss[:, cols]).any() else np.full(sweep.pool_sizes.size, np.nan)
+    return beats(loss, ref.loss, criterion) & (searcher[:, cols].mean(1) > criterion.min_searcher_fraction)
+
+  onset = bootstrap_onset(sweep.pool_sizes, sweep.num_seeds, holds, num_resamples=num_resamples, level=level,
+                          seed=seed)
+  with np.errstate(invalid="ignore"):
+    model_loss = np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in sweep.stratum_loss])
+  classified = sweep.verdicts != ""
+  frac = np.where(classified.any(1), (searcher & classified).sum(1) / np.maximum(classified.sum(1), 1), np.nan)
+  return SearchTransition(onset, tuple(model_loss.tolist()), tuple(ref.loss.tolist()), ref.label,
+                          ref.flops_comparable, tuple(frac.tolist()), criterion)
+
+
+# ---------------------------------------------------------------------------------------------- the finder
 
 Measure = Callable[[Sequence[int], Sequence[int]], Sweep]
+"""``measure(pool_sizes, seeds) -> Sweep``: trains and evaluates a model at those sizes and seeds."""
+Classifier = Callable[[Sequence[int], Sequence[int]], np.ndarray]
+"""``classifier(pool_sizes, seeds) -> verdicts str [P, S]``: the detector's combined verdict of each run."""
 
 
-def find_transition(measure: Measure, lookup_measure: Measure, pool_sizes: Sequence[int], seeds: Sequence[int], *,
-                    criterion: Criterion = Criterion(), refine_steps: int = 2, num_resamples: int = 1000,
-                    level: float = 0.95, seed: int = 0) -> dict[str, Any]:
-  """N* on a grid refined by bisection near the change.
+@dataclasses.dataclass(frozen=True)
+class Transition:
+  """Output of ``find_transition``: the model's merged sweep (with verdicts), the references' sweeps, both N*
+  (``search`` None without heuristics and classifier) and the pool sizes bisection added."""
+  sweep: Sweep
+  memorizers: tuple[Sweep, ...]
+  heuristics: tuple[Sweep, ...]
+  gen: GenTransition
+  search: SearchTransition | None
+  refined: tuple[int, ...]
 
-  ``measure(pool_sizes, seeds) -> Sweep`` trains and evaluates the model (all sizes and seeds in one vmapped call
-  through the harness, or a synthetic family in tests); ``lookup_measure`` the same for the memorizer. After the
-  grid, while N* (seed means) is finite and not the first grid point, the geometric midpoint between N* and the
-  measured size below it is measured (``refine_steps`` times, at most; stops when no integer lies between).
-  Returns {"sweep", "lookup" (merged Sweeps), "refined" (the sizes added), **n_star(...)}.
+  def to_json(self) -> dict[str, Any]:
+    return {"label": self.sweep.label, "params": self.sweep.params, "sweep": self.sweep.to_json(),
+            "n_star_gen": self.gen.to_json(), "n_star_search": None if self.search is None else self.search.to_json(),
+            "refined": list(self.refined)}
+
+
+def _classify_rows(sweep: Sweep, heuristics: Sequence[Sweep], classifier: Classifier, seeds,
+                   criterion: SearchCriterion) -> Sweep:
+  need = needs_verdict(sweep, heuristics, criterion) & (sweep.verdicts == "").any(axis=1)
+  if not need.any():
+    return sweep
+  got = np.asarray(classifier(sweep.pool_sizes[need].tolist(), list(seeds)), object)
+  if got.shape != (int(need.sum()), sweep.num_seeds):
+    raise ValueError(f"classifier must return verdicts [{int(need.sum())}, {sweep.num_seeds}], got {got.shape}")
+  return sweep.with_verdicts(need, got)
+
+
+def _midpoint_below(pool_sizes: np.ndarray, onset: float) -> int | None:
+  if not math.isfinite(onset) or onset == pool_sizes[0]:
+    return None
+  below = int(pool_sizes[np.searchsorted(pool_sizes, onset) - 1])
+  mid = int(round(math.sqrt(below * onset)))
+  return mid if below < mid < onset else None
+
+
+def find_transition(measure: Measure, memorizers: Sequence[Measure], pool_sizes: Sequence[int],
+                    seeds: Sequence[int], *, heuristics: Sequence[Measure] = (), classifier: Classifier | None = None,
+                    criterion: Criterion = Criterion(), search_criterion: SearchCriterion = SearchCriterion(),
+                    refine_steps: int = 2, num_resamples: int = 1000, level: float = 0.95, seed: int = 0
+                    ) -> Transition:
+  """N*_gen and N*_search on a grid refined by bisection near each change.
+
+  ``measure``, each of ``memorizers`` and ``heuristics`` are Measures (all sizes and seeds of one call in one
+  vmapped harness call, or synthetic families in tests); ``classifier`` gives the detector's verdicts, asked only
+  at sizes where the model beats the heuristic reference. N*_search is computed when both ``heuristics`` and
+  ``classifier`` are given. After the grid, while an N* (seed means) is finite and not the first size, the
+  geometric midpoint between it and the measured size below is measured (``refine_steps`` rounds at most; a
+  round stops when no integer lies between).
   """
   if isinstance(refine_steps, bool) or not isinstance(refine_steps, (int, np.integer)) or not 0 <= refine_steps <= 16:
     raise ValueError(f"refine_steps must be an integer in [0, 16], got {refine_steps!r}")
+  if not memorizers:
+    raise ValueError("memorizers must hold at least one Measure")
+  _check_bootstrap(num_resamples, level)
   grid = sorted(set(int(n) for n in pool_sizes))
   if not grid or grid[0] < 1:
     raise ValueError(f"pool_sizes must hold positive sizes, got {list(pool_sizes)}")
   seeds = list(seeds)
-  sweep, lookup = measure(grid, seeds), lookup_measure(grid, seeds)
-  refined = []
+  with_search = bool(heuristics) and classifier is not None
+
+  def measure_all(sizes):
+    return (measure(sizes, seeds), [m(sizes, seeds) for m in memorizers],
+            [h(sizes, seeds) for h in heuristics])
+
+  def classified(sweep, heus):
+    return _classify_rows(sweep, heus, classifier, seeds, search_criterion) if with_search else sweep
+
+  sweep, mems, heus = measure_all(grid)
+  sweep = classified(sweep, heus)
+  refined: list[int] = []
   for _ in range(refine_steps):
-    result = n_star(sweep, lookup, criterion, num_resamples=1, seed=seed)
-    onset = result["n_star"]
-    if not math.isfinite(onset) or onset == sweep.pool_sizes[0]:
+    onsets = [n_star_gen(sweep, mems, criterion, num_resamples=1, level=level).onset.n_star]
+    if with_search:
+      onsets.append(n_star_search(sweep, heus, search_criterion, num_resamples=1, level=level).onset.n_star)
+    mids = sorted({m for m in (_midpoint_below(sweep.pool_sizes, o) for o in onsets) if m is not None})
+    if not mids:
       break
-    below = int(sweep.pool_sizes[np.searchsorted(sweep.pool_sizes, onset) - 1])
-    mid = int(round(math.sqrt(below * onset)))
-    if mid <= below or mid >= onset:
-      break
-    sweep, lookup = sweep.merge(measure([mid], seeds)), lookup.merge(lookup_measure([mid], seeds))
-    refined.append(mid)
-  out = n_star(sweep, lookup, criterion, num_resamples=num_resamples, level=level, seed=seed)
-  out.update(sweep=sweep, lookup=lookup, refined=refined)
-  return out
+    new, new_mems, new_heus = measure_all(mids)
+    sweep = sweep.merge(new)
+    mems = [a.merge(b) for a, b in zip(mems, new_mems)]
+    heus = [a.merge(b) for a, b in zip(heus, new_heus)]
+    sweep = classified(sweep, heus)
+    refined += mids
+  gen = n_star_gen(sweep, mems, criterion, num_resamples=num_resamples, level=level, seed=seed)
+  search = (n_star_search(sweep, heus, search_criterion, num_resamples=num_resamples, level=level, seed=seed)
+            if with_search else None)
+  return Transition(sweep, tuple(mems), tuple(heus), gen, search, tuple(refined))
+
+
+def cached_measure(measure: Measure) -> Measure:
+  """``measure`` memoized per (pool size, seeds) (a reference is shared by every model size)."""
+  store: dict[tuple[int, tuple[int, ...]], Sweep] = {}
+
+  def cached(pool_sizes, seeds):
+    key = tuple(int(s) for s in seeds)
+    missing = [int(n) for n in pool_sizes if (int(n), key) not in store]
+    if missing:
+      got = measure(missing, seeds)
+      for n in missing:
+        store[(n, key)] = got.at([n])
+    out = store[(int(pool_sizes[0]), key)]
+    for n in pool_sizes[1:]:
+      out = out.merge(store[(int(n), key)])
+    return out
+
+  cached.calls = getattr(measure, "calls", [])
+  return cached
 
 
 # ---------------------------------------------------------------------------------------------- capacity view
 
 
-def capacity(sweeps: Sequence[Sweep], lookup: Sweep, answer_bits: float, criterion: Criterion = Criterion()
-             ) -> dict[str, Any]:
-  """The capacity view of model sizes ``sweeps`` (same pool sizes, ascending params) against ``lookup``.
+@dataclasses.dataclass(frozen=True)
+class Capacity:
+  """The capacity view (module docstring) of model sizes over pool sizes.
 
-  Returns {"gap_opens_at_params": {N: smallest params whose seed-mean unseen/seen ratio > 1 + gap_tolerance, or
-  None}, "bits_per_param": [size][N] (module docstring), "max_bits_per_param": [size], "argmax_pool_size": [size],
-  "answer_bits"}.
+  Attributes:
+    gap_opens_at_params: {N: the smallest params whose gap exceeds the tolerance, or None}.
+    bits_per_param: [size][N]; max_bits_per_param and argmax_pool_size: per size.
+    answer_bits: ``task.answer_bits()``; table_bits: task.space_size * answer_bits (the full answer table);
+    params_bits: params * BITS_PER_PARAM per size.
   """
+  gap_opens_at_params: dict[int, int | None]
+  bits_per_param: list[list[float]]
+  max_bits_per_param: list[float]
+  argmax_pool_size: list[int]
+  answer_bits: float
+  table_bits: float | None = None
+  params_bits: list[float] | None = None
+
+  def to_json(self) -> dict[str, Any]:
+    out = dataclasses.asdict(self)
+    out["gap_opens_at_params"] = {str(k): v for k, v in self.gap_opens_at_params.items()}
+    return out
+
+
+def capacity(sweeps: Sequence[Sweep], memorizers: Sequence[Sweep], answer_bits: float,
+             criterion: Criterion = Criterion(), *, space_size: int | None = None) -> Capacity:
+  """The capacity view of model sizes ``sweeps`` (same pool sizes, params >= 1) against the stronger memorizer."""
   if not sweeps:
     raise ValueError("sweeps must hold at least one Sweep")
   if not answer_bits > 0:
@@ -256,29 +638,48 @@ def capacity(sweeps: Sequence[Sweep], lookup: Sweep, answer_bits: float, criteri
   for s in sweeps:
     if not np.array_equal(s.pool_sizes, sizes) or s.params < 1:
       raise ValueError("every sweep must share pool_sizes and have params >= 1")
-  ref = lookup.at(sizes.tolist()).unseen.mean(1)
+  ref = memorizer_reference(_same_grid("memorizers", sweeps[0], memorizers)).unseen
   opens = {}
   for i, n in enumerate(sizes):
-    ratios = [loss_ratio(s.seen[i].mean(), s.unseen[i].mean(), ref[i], criterion) for s in sweeps]
-    open_at = [s.params for s, r in zip(sweeps, ratios) if r > 1 + criterion.gap_tolerance]
+    open_at = [s.params for s in sweeps
+               if gap_fraction(s.seen[i].mean(), s.unseen[i].mean(), ref[i]) > criterion.gap_tolerance]
     opens[int(n)] = int(min(open_at)) if open_at else None
   bits = []
   for s in sweeps:
-    excess = np.clip(np.nan_to_num(s.seen_accuracy.mean(1) - s.unseen_accuracy.mean(1)), 0.0, 1.0)
+    excess = np.clip(np.nan_to_num(s.seen_success.mean(1) - s.unseen_success.mean(1)), 0.0, 1.0)
     bits.append((sizes * excess * answer_bits / s.params).tolist())
   best = [int(np.argmax(b)) for b in bits]
-  return {"gap_opens_at_params": opens, "bits_per_param": bits,
-          "max_bits_per_param": [b[i] for b, i in zip(bits, best)],
-          "argmax_pool_size": [int(sizes[i]) for i in best], "answer_bits": float(answer_bits)}
+  return Capacity(opens, bits, [b[i] for b, i in zip(bits, best)], [int(sizes[i]) for i in best],
+                  float(answer_bits), None if space_size is None else float(space_size) * float(answer_bits),
+                  [float(s.params) * BITS_PER_PARAM for s in sweeps])
 
 
 # --------------------------------------------------------------------------------------------- harness adapter
 
 
-def harness_measure(task, model, train_config, *, label: str = "") -> Measure:
-  """A ``Measure`` that trains ``model`` on ``task`` through ``harness.train.run_experiment``: every (pool size,
-  seed) run of one call in ONE vmapped jit. Records each call's timing in ``measure.calls``."""
+def sweep_from_results(results: Sequence[Mapping[str, Any]], pool_sizes, seeds, *, success_metric: str,
+                       stratum: str | None = None, label: str = "") -> Sweep:
+  """A Sweep from ``harness.train.run_experiment`` results ordered by pool size, then seed. ``success_metric`` is
+  the task's (``task.success_metric``); ``stratum`` names the split "stratum:<name>" whose loss is the search
+  stratum's (NaN where a run has no held-out example in it)."""
+  p, s = len(pool_sizes), len(seeds)
+  if len(results) != p * s:
+    raise ValueError(f"results must hold len(pool_sizes) * len(seeds) = {p * s} runs, got {len(results)}")
 
+  def grid(split, metric):
+    vals = [r["splits"].get(split, {}).get(metric, math.nan) for r in results]
+    return np.asarray(vals, np.float64).reshape(p, s)
+
+  comp = results[0]["compute"]
+  return Sweep(np.asarray(pool_sizes), grid("pool", "loss"), grid("heldout", "loss"), grid("pool", success_metric),
+               grid("heldout", success_metric), int(comp["params"]), label,
+               stratum_loss=None if stratum is None else grid("stratum:" + stratum, "loss"),
+               flops=float(comp.get("flops_per_example", math.nan)))
+
+
+def harness_measure(task, model, train_config, *, label: str = "", stratum: str | None = None) -> Measure:
+  """A ``Measure`` that trains ``model`` on ``task`` through ``harness.train.run_experiment``: every (pool size,
+  seed) run of one call in ONE vmapped jit. Records each call's timing and results in ``measure.calls``."""
   calls = []
 
   def measure(pool_sizes, seeds):
@@ -287,15 +688,74 @@ def harness_measure(task, model, train_config, *, label: str = "") -> Measure:
     results = train.run_experiment(task, model, runs, train_config)
     calls.append({"runs": len(runs), "seconds": time.perf_counter() - t0, "timing": results[0]["timing"],
                   "results": results})
-    return sweep_from_results(results, pool_sizes, seeds, label=label)
+    return sweep_from_results(results, pool_sizes, seeds, success_metric=task.success_metric, stratum=stratum,
+                              label=label)
 
   measure.calls = calls
   return measure
 
 
+def model_predict(model, params) -> Callable[..., Any]:
+  """``predict(inputs, iterations=None) -> answers [B]`` of one trained model (what ``classify`` takes);
+  ``iterations`` is honoured by iterative models and ignored by the others."""
+  if model.iterative:
+    fn = jax.jit(model.predict, static_argnames="iterations")
+    return lambda inputs, iterations=None: fn(params, inputs, iterations=iterations)
+  fn = jax.jit(model.predict)
+  return lambda inputs, iterations=None: fn(params, inputs)
+
+
+def verdict_of(result) -> str:
+  """The combined verdict of a ``classify`` result: a verdict string, or an object whose ``verdict`` (or
+  ``combined``) attribute is one."""
+  v = result if isinstance(result, str) else getattr(result, "verdict", getattr(result, "combined", None))
+  if v not in detect.VERDICTS:
+    raise ValueError(f"classify must return a verdict in {detect.VERDICTS} (or an object carrying one), got {v!r}")
+  return v
+
+
+def harness_classifier(task, model, train_config, classify: Callable[..., Any], *, seed: int = 0) -> Classifier:
+  """A ``Classifier``: trains the (pool size, seed) runs through the harness (one vmapped call; the same runs as
+  ``harness_measure``'s, so the same parameters up to vmap batching) and asks ``classify(task, predict, seed=seed)``
+  for each run's combined verdict. Records timing in ``classifier.calls``."""
+  calls = []
+
+  def classifier(pool_sizes, seeds):
+    runs = [train.Run(int(s), int(n)) for n in pool_sizes for s in seeds]
+    t0 = time.perf_counter()
+    trained = train.train_runs(task, model, runs, train_config)
+    out = []
+    for i in range(len(runs)):
+      params = jax.tree_util.tree_map(lambda a: a[i], trained.params)
+      out.append(verdict_of(classify(task, model_predict(model, params), seed=seed)))
+    calls.append({"runs": len(runs), "seconds": time.perf_counter() - t0})
+    return np.asarray(out, object).reshape(len(pool_sizes), len(seeds))
+
+  classifier.calls = calls
+  return classifier
+
+
+def default_classify() -> Callable[..., Any] | None:
+  """``harness.detect.classify`` when the detector module provides it, else None (N*_search not computed)."""
+  return getattr(detect, "classify", None)
+
+
+def reference_models(task) -> dict[str, list]:
+  """The zoo's references for ``task``: {"memorizers": [...], "heuristics": [...]} (models built for its spec;
+  heuristics: one per ``task.heuristic_rules()`` when the zoo has the heuristic model and the task its rules)."""
+  known = models.registered()
+  mems = [models.make(m, task.spec) for m in MEMORIZER_IDS if m in known]
+  rules = task.heuristic_rules() if HEURISTIC_ID in known and hasattr(task, "heuristic_rules") else ()
+  return {"memorizers": mems, "heuristics": [models.make(HEURISTIC_ID, task.spec, rule=r) for r in rules]}
+
+
+def model_label(model) -> str:
+  cfg = model.config_dict()
+  return model.model_id + ("(" + ",".join(f"{k}={v}" for k, v in cfg.items()) + ")" if cfg else "")
+
+
 def leaderboard_entries(task, model, train_config, calls, seeds) -> list[dict[str, Any]]:
   """Leaderboard entries (``harness.leaderboard.make_entry``), one per pool size, from a measure's calls."""
-
   task_desc = {"id": task.task_id, "params": task.params()}
   model_desc = {"id": model.model_id, "config": model.config_dict()}
   train_desc = train_config.to_dict()
@@ -305,161 +765,110 @@ def leaderboard_entries(task, model, train_config, calls, seeds) -> list[dict[st
       by_size.setdefault(int(r["pool_size"]), {})[int(r["seed"])] = r
   entries = []
   for n in sorted(by_size):
+    if not all(int(s) in by_size[n] for s in seeds):
+      continue
     runs = [by_size[n][int(s)] for s in seeds]
     cmd = suite.entry_command(task_desc, model_desc, train_desc, n, list(seeds))
     entries.append(leaderboard.make_entry(task_desc, model_desc, train_desc, n, list(seeds), runs, cmd))
   return entries
 
 
-def sweep_from_results(results: Sequence[dict[str, Any]], pool_sizes, seeds, *, label: str = "") -> Sweep:
-  """A Sweep from ``run_experiment`` results ordered by pool size, then seed."""
-  p, s = len(pool_sizes), len(seeds)
-  if len(results) != p * s:
-    raise ValueError(f"results must hold len(pool_sizes) * len(seeds) = {p * s} runs, got {len(results)}")
-
-  def grid(split, metric):
-    vals = [r["splits"].get(split, {}).get(metric, math.nan) for r in results]
-    return np.asarray(vals, np.float64).reshape(p, s)
-
-  params = int(results[0]["compute"]["params"])
-  success = "accuracy" if "accuracy" in results[0]["splits"].get("pool", {}) else "hit"  # ModSearch / PolyMax
-  return Sweep(np.asarray(pool_sizes), grid("pool", "loss"), grid("heldout", "loss"), grid("pool", success),
-               grid("heldout", success), params, label)
+# ------------------------------------------------------------------------------------------------- the job
 
 
-def answer_bits(task, key=None, size: int = 4096) -> float:
-  """Mean log2 of the number of distinguishable answers per instance: log2(K + 1) on ModSearch samples
-  (info["kmax"]), log2(spec.num_classes) for other integer outputs, and for interval outputs (PolyMax) the
-  answers the hit criterion tells apart, log2(1 / (2 * HIT_RADIUS)) (about 9 bits)."""
-  spec = task.spec
-  if spec.output_kind == "interval":
-    return float(math.log2(1.0 / (2.0 * polymax.HIT_RADIUS)))
-  if spec.output_kind != "integer":
-    raise ValueError(f"task must have integer or interval outputs, got {spec.output_kind!r}")
-  batch = task.sample(jax.random.key(0) if key is None else key, size)
-  kmax = batch.info.get("kmax")
-  if kmax is None:
-    return float(math.log2(spec.num_classes))
-  return float(np.mean(np.log2(np.asarray(kmax, np.float64) + 1.0)))
+@dataclasses.dataclass
+class PhaseDiagram:
+  """Everything a phase diagram measured: the rows (one Transition per model size), the references' own
+  transitions (memorizers, search, heuristics: how the ground truths score on the same definitions), the
+  capacity view, timing, and the grid's leaderboard entries. ``to_json`` is the transitions.json document."""
+  config: dict[str, Any]
+  rows: list[Transition]
+  references: list[Transition]
+  capacity: Capacity
+  timing: dict[str, Any]
+  leaderboard_entries: list[dict[str, Any]]
+  row_models: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+  reference_models: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+  command: str = ""
+  environment: dict[str, Any] = dataclasses.field(default_factory=dict)
+  notes: list[str] = dataclasses.field(default_factory=list)
+
+  def to_json(self) -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION,
+            "description": "Two transitions per model size: N*_gen (unseen matches seen, against the stronger "
+                           "nearest-neighbour memorizer) and N*_search (beats the best comparable non-search "
+                           "heuristic on the search stratum and the detector says searcher); definitions in "
+                           "mesabench.harness.transitions.",
+            "config": self.config, "environment": self.environment, "command": self.command, "notes": self.notes,
+            "rows": [{"model": m, **t.to_json()} for m, t in zip(self.row_models, self.rows)],
+            "references": [{"model": m, **t.to_json()} for m, t in zip(self.reference_models, self.references)],
+            "memorizers": [m.to_json() for m in (self.rows[0].memorizers if self.rows else ())],
+            "heuristics": [h.to_json() for h in (self.rows[0].heuristics if self.rows else ())],
+            "capacity": self.capacity.to_json(), "timing": self.timing,
+            "leaderboard_entries": self.leaderboard_entries}
 
 
-# --------------------------------------------------------------------------------------------------- the plot
+def run_phase_diagram(*, task, model_id: str, sizes: Sequence[dict[str, Any]], pool_sizes: Sequence[int],
+                      seeds: Sequence[int], train_config, refine_steps: int = 2, sequential: bool = False,
+                      criterion: Criterion = Criterion(), search_criterion: SearchCriterion = SearchCriterion(),
+                      classify: Callable[..., Any] | None = None, command: str = "", num_resamples: int = 1000,
+                      progress: Callable[[str], None] = print) -> PhaseDiagram:
+  """The job behind the binary: every model size of ``model_id`` (configs ``sizes``) on ``task``, both N*.
 
-
-def plot_phase_diagram(path: str, sweeps: Sequence[Sweep], lookup: Sweep, stars: Sequence[dict[str, Any]],
-                       criterion: Criterion = Criterion(), title: str = "") -> str:
-  """Writes the phase diagram PNG: log2 N (x) by model size (y), colour = seed-mean unseen/seen loss ratio (log
-  scale, floors as in ``loss_ratio``), N* with its CI on top (markers with error bars, joined across sizes) and in
-  each row's label ("N* > largest N (none)" when the family does not transition within the grid)."""
-  matplotlib.use("Agg")
-
-  sizes = sweeps[0].pool_sizes
-  ref = lookup.at(sizes.tolist()).unseen.mean(1)
-  ratio = np.stack([loss_ratio(s.seen.mean(1), s.unseen.mean(1), ref, criterion) for s in sweeps])
-  x = np.log2(sizes)
-  fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.9 * len(sweeps)))
-  dx = (x[1] - x[0]) / 2 if x.size > 1 else 0.5
-  extent = (x[0] - dx, x[-1] + dx, -0.5, len(sweeps) - 0.5)
-  im = ax.imshow(ratio, aspect="auto", origin="lower", extent=extent, cmap="magma_r",
-                 norm=LogNorm(vmin=1.0, vmax=max(2.0, float(ratio.max()))))
-  for j in range(len(sweeps)):
-    for i in range(x.size):
-      ax.text(x[i], j, f"{ratio[j, i]:.3g}", ha="center", va="center", fontsize=7,
-              color="white" if ratio[j, i] > math.sqrt(max(2.0, float(ratio.max()))) else "black")
-  pts_x, pts_y = [], []
-  for j, st in enumerate(stars):
-    ns = st["n_star"]
-    lo, hi = st["ci"]
-    if math.isfinite(ns):
-      pts_x.append(math.log2(ns))
-      pts_y.append(j)
-      hi_x = math.log2(hi) if math.isfinite(hi) else extent[1]
-      ax.errorbar([math.log2(ns)], [j], xerr=[[math.log2(ns) - math.log2(lo)], [hi_x - math.log2(ns)]], fmt="o",
-                  color="cyan", ecolor="cyan", capsize=3)
-  if len(pts_x) > 1:
-    ax.plot(pts_x, pts_y, "-", color="cyan", lw=1.5, label="N* (seed bootstrap CI)")
-  ax.set_yticks(range(len(sweeps)))
-  def star_text(st):
-    ns, (lo, hi) = st["n_star"], st["ci"]
-    if not math.isfinite(ns):
-      return f"N* > {int(sizes[-1])} (none)"
-    return f"N* = {ns:.0f} [{lo:.0f}, {hi:.0f}]"
-  ax.set_yticklabels([f"{s.label}\n{s.params:,} params\n{star_text(st)}" for s, st in zip(sweeps, stars)],
-                     fontsize=7)
-  ax.set_xticks(x)
-  ax.set_xticklabels([f"2^{int(v)}" if float(v).is_integer() else f"{2**v:.0f}" for v in x])
-  ax.set_xlabel("pool size N (distinct training instances)")
-  fig.colorbar(im, ax=ax, label="unseen / seen loss")
-  ax.set_title(title, fontsize=9)
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  return path
-
-
-# ------------------------------------------------------------------------------------------------------ binary
-
-
-def cached_measure(measure: Measure) -> Measure:
-  """``measure`` memoized per pool size (the lookup memorizer is shared by every model size)."""
-  store: dict[int, Sweep] = {}
-
-  def cached(pool_sizes, seeds):
-    missing = [int(n) for n in pool_sizes if int(n) not in store]
-    if missing:
-      got = measure(missing, seeds)
-      for n in missing:
-        store[n] = got.at([n])
-    out = store[int(pool_sizes[0])]
-    for n in pool_sizes[1:]:
-      out = out.merge(store[int(n)])
-    return out
-
-  cached.calls = getattr(measure, "calls", [])
-  return cached
-
-
-def run_phase_diagram(*, model_id: str, sizes: Sequence[dict[str, Any]], pool_sizes: Sequence[int],
-                      seeds: Sequence[int], train_config, refine_steps: int, sequential: bool,
-                      criterion: Criterion = Criterion(), command: str = "", bits: int = 10,
-                      task_id: str = "ModSearch-v0", task_params: dict[str, Any] | None = None
-                      ) -> tuple[dict[str, Any], list]:
-  """The full job behind the binary: returns (the transitions.json document, the model-size Sweeps).
-
-  The task is ``tasks.make(task_id, **task_params)``; ``task_params`` defaults to {"bits": bits} for ModSearch.
+  ``classify`` defaults to ``default_classify()``; N*_search is computed when it exists and the zoo has
+  heuristics for the task (``reference_models``), and is reported as not computed otherwise (``notes``).
+  ``search_criterion.stratum`` must be one of ``task.strata``.
   """
-
+  if search_criterion.stratum not in task.strata:
+    raise ValueError(f"stratum must be one of the task's strata {task.strata}, got {search_criterion.stratum!r}")
   t_start = time.perf_counter()
-  if task_params is None:
-    task_params = {"bits": bits} if task_id == "ModSearch-v0" else {}
-  task = tasks.make(task_id, **task_params)
-  task_desc = {"id": task.task_id, "params": task.params()}
+  classify = classify or default_classify()
+  refs = reference_models(task)
+  notes = []
+  if len(refs["memorizers"]) < len(MEMORIZER_IDS):
+    notes.append(f"memorizer reference: only {[m.model_id for m in refs['memorizers']]} registered")
+  if not refs["heuristics"] or classify is None:
+    notes.append("N*_search not computed: " + ("no heuristic models for this task in the zoo"
+                                               if not refs["heuristics"] else "harness.detect has no classify"))
+  with_search = bool(refs["heuristics"]) and classify is not None
+  stratum = search_criterion.stratum
   grid = sorted(int(n) for n in pool_sizes)
-  lookup_model = models.make("lookup", task.spec)
-  lookup = cached_measure(harness_measure(task, lookup_model, train_config, label="lookup"))
-  lookup_sweep = lookup(grid, seeds)  # also compiles the task's pools and held-out samplers for every size
-  search_model = models.make("search", task.spec)
-  search_measure = harness_measure(task, search_model, train_config, label="search")
-  search_sweep = search_measure(grid, seeds)
-  entries = (leaderboard_entries(task, lookup_model, train_config, lookup.calls, seeds)
-             + leaderboard_entries(task, search_model, train_config, search_measure.calls, seeds))
-  families = {}
-  for name, sw in (("lookup", lookup_sweep), ("search", search_sweep)):
-    families[name] = {"model": {"id": name, "config": (lookup_model if name == "lookup" else search_model)
-                                .config_dict()}, "sweep": sw.to_json(),
-                      **n_star(sw, lookup_sweep, criterion)}
-  stars, sweeps, timing = [], [], []
+
+  def ref_measure(model):
+    return cached_measure(harness_measure(task, model, train_config, label=model_label(model), stratum=stratum))
+
+  mem_measures = [ref_measure(m) for m in refs["memorizers"]]
+  heu_measures = [ref_measure(h) for h in refs["heuristics"]] if with_search else []
+  classifiers = []
+
+  def transition(model, measure):
+    clf = harness_classifier(task, model, train_config, classify, seed=0) if with_search else None
+    if clf is not None:
+      classifiers.append(clf)
+    return find_transition(measure, mem_measures, grid, seeds, heuristics=heu_measures, classifier=clf,
+                           criterion=criterion, search_criterion=search_criterion, refine_steps=refine_steps,
+                           num_resamples=num_resamples)
+
+  references, entries, ref_descs, row_descs = [], [], [], []
+  search_model = models.make(SEARCH_ID, task.spec)
+  for model, measure in ([(m, mm) for m, mm in zip(refs["memorizers"], mem_measures)]
+                         + [(h, hm) for h, hm in zip(refs["heuristics"] if with_search else [], heu_measures)]
+                         + [(search_model, ref_measure(search_model))]):
+    references.append(transition(model, measure))
+    ref_descs.append({"id": model.model_id, "config": model.config_dict()})
+    entries += leaderboard_entries(task, model, train_config, measure.calls, seeds)
+  rows, timing = [], []
   for cfg in sizes:
     model = models.make(model_id, task.spec, **cfg)
-    label = model_id + "(" + ",".join(f"{k}={v}" for k, v in cfg.items()) + ")"
-    measure = harness_measure(task, model, train_config, label=label)
+    label = model_label(model)
+    measure = harness_measure(task, model, train_config, label=label, stratum=stratum)
     t0 = time.perf_counter()
-    result = find_transition(measure, lookup, grid, seeds, criterion=criterion, refine_steps=refine_steps)
+    n_classify = len(classifiers)
+    result = transition(model, measure)
     wall = time.perf_counter() - t0
-    grid_call = measure.calls[0]
-    row = {"label": label, "params": result["sweep"].params, "vmapped_grid_s": grid_call["seconds"],
-           "vmapped_runs": grid_call["runs"], "refine_s": sum(c["seconds"] for c in measure.calls[1:]),
+    row = {"label": label, "params": result.sweep.params, "vmapped_grid_s": measure.calls[0]["seconds"],
+           "vmapped_runs": measure.calls[0]["runs"], "refine_s": sum(c["seconds"] for c in measure.calls[1:]),
+           "classify_s": sum(c["seconds"] for clf in classifiers[n_classify:] for c in clf.calls),
            "find_transition_s": wall}
     if sequential:
       t1 = time.perf_counter()
@@ -469,75 +878,45 @@ def run_phase_diagram(*, model_id: str, sizes: Sequence[dict[str, Any]], pool_si
       row["sequential_grid_s"] = time.perf_counter() - t1
       row["speedup"] = row["sequential_grid_s"] / row["vmapped_grid_s"]
     timing.append(row)
-    sweeps.append(result["sweep"].at(grid))
-    star = {k: v for k, v in result.items() if k not in ("sweep", "lookup")}
-    star.update(label=label, model={"id": model_id, "config": model.config_dict()}, params=result["sweep"].params,
-                sweep=result["sweep"].to_json())
-    stars.append(star)
-    print(f"{label}: {result['sweep'].params} params, N* = {star['n_star']} CI {star['ci']}, ratio "
-          f"{[round(r, 2) for r in star['ratio']]}, grid {row['vmapped_grid_s']:.1f}s vmapped"
-          + (f", {row['sequential_grid_s']:.1f}s sequential" if sequential else ""), flush=True)
+    rows.append(result)
+    row_descs.append({"id": model.model_id, "config": model.config_dict()})
+    s = result.search
+    progress(f"{label}: {result.sweep.params} params, N*_gen = {result.gen.onset.n_star} CI {result.gen.onset.ci}"
+             + ("" if s is None else f", N*_search = {s.onset.n_star} CI {s.onset.ci}")
+             + f", grid {row['vmapped_grid_s']:.1f}s vmapped"
+             + (f", {row['sequential_grid_s']:.1f}s sequential" if sequential else ""))
     entries += leaderboard_entries(task, model, train_config, measure.calls, seeds)
-  cap = capacity(sweeps, lookup_sweep, answer_bits(task), criterion)
-  total = time.perf_counter() - t_start
+  cap = capacity([r.sweep.at(grid) for r in rows], [m.at(grid) for m in rows[0].memorizers],
+                 task.answer_bits(), criterion, space_size=task.space_size) if rows else None
   vm = sum(r["vmapped_grid_s"] for r in timing)
-  doc = {
-      "schema_version": SCHEMA_VERSION,
-      "description": "Memorization -> search transitions (benchmarks/transitions.py docstring defines N*).",
-      "config": {"task": task_desc, "model_id": model_id, "model_sizes": list(sizes), "pool_sizes": grid,
-                 "seeds": list(seeds), "train": train_config.to_dict(), "refine_steps": refine_steps,
-                 "criterion": dataclasses.asdict(criterion)},
-      "environment": provenance.environment(),
-      "command": command,
-      "n_star": stars,
-      "baselines": families,
-      "capacity": cap,
-      "timing": {"per_size": timing, "vmapped_grid_total_s": vm,
-                 "sequential_grid_total_s": sum(r.get("sequential_grid_s", 0.0) for r in timing) if sequential
-                 else None,
-                 "speedup_vmapped_over_sequential": (sum(r["sequential_grid_s"] for r in timing) / vm)
-                 if sequential else None,
-                 "total_s": total, "grid_cells": len(grid) * len(sizes), "seeds": len(seeds),
-                 "note": "vmapped: all pool sizes x seeds of one model size in one run_experiment call (one jit); "
-                         "sequential: the same runs, one run_experiment call each, after the vmapped call has "
-                         "compiled the task's samplers (so both pay the same data costs)."},
-  }
-  doc["leaderboard_entries"] = leaderboard.validate({  # the harness's entry schema, validated
-      "schema_version": leaderboard.SCHEMA_VERSION, "suite": {"config": {}, "command": command},
-      "environment": doc["environment"], "entries": entries})["entries"]
-  return doc, sweeps
+  seq = sum(r.get("sequential_grid_s", 0.0) for r in timing) if sequential else None
+  timing_doc = {"per_size": timing, "vmapped_grid_total_s": vm, "sequential_grid_total_s": seq,
+                "speedup_vmapped_over_sequential": (seq / vm) if sequential and vm > 0 else None,
+                "total_s": time.perf_counter() - t_start, "grid_cells": len(grid) * len(sizes), "seeds": len(seeds),
+                "note": "vmapped: all pool sizes x seeds of one model size in one run_experiment call (one jit); "
+                        "classify_s: re-training the runs the detector judged, and the detector."}
+  config = {"task": {"id": task.task_id, "params": task.params()}, "model_id": model_id,
+            "model_sizes": list(sizes), "pool_sizes": grid, "seeds": list(seeds), "train": train_config.to_dict(),
+            "refine_steps": refine_steps, "criterion": dataclasses.asdict(criterion),
+            "search_criterion": dataclasses.asdict(search_criterion), "n_star_search_computed": with_search}
+  env = provenance.environment()
+  entries = leaderboard.validate({"schema_version": leaderboard.SCHEMA_VERSION,
+                                  "suite": {"config": {}, "command": command}, "environment": env,
+                                  "entries": entries})["entries"]
+  return PhaseDiagram(config, rows, references, cap, timing_doc, entries, row_descs, ref_descs, command, env, notes)
 
 
-def sweep_from_json(obj: dict[str, Any]) -> Sweep:
-  """The inverse of ``Sweep.to_json``."""
-  return Sweep(np.asarray(obj["pool_sizes"]), np.asarray(obj["seen_loss"], np.float64),
-               np.asarray(obj["unseen_loss"], np.float64), np.asarray(obj["seen_accuracy"], np.float64),
-               np.asarray(obj["unseen_accuracy"], np.float64), int(obj["params"]), obj["label"])
-
-
-def plot_from_doc(doc: dict[str, Any], path: str) -> str:
-  """The phase diagram of a transitions.json document (its grid rows, N* and lookup baseline)."""
-  grid = doc["config"]["pool_sizes"]
-  sweeps = [sweep_from_json(st["sweep"]).at(grid) for st in doc["n_star"]]
-  lookup = sweep_from_json(doc["baselines"]["lookup"]["sweep"]).at(grid)
-  stars = [{"n_star": float(st["n_star"]), "ci": [float(v) for v in st["ci"]]} for st in doc["n_star"]]
-  cfg = doc["config"]
-  title = (f"{cfg['task']['id']}: unseen/seen loss, {cfg['model_id']} x {len(sweeps)} sizes, "
-           f"{len(cfg['seeds'])} seeds, {cfg['train']['steps']} steps\n{cfg['task']['params']}")
-  return plot_phase_diagram(path, sweeps, lookup, stars, Criterion(**cfg["criterion"]), title=title)
-
-
-def merge_into_leaderboard(path: str, doc: dict[str, Any]) -> str:
-  """Replaces or extends the entries of the leaderboard at ``path`` with the diagram's grid entries."""
+def merge_into_leaderboard(path: str, entries: Sequence[dict[str, Any]]) -> str:
+  """Replaces or extends the entries of the leaderboard at ``path`` with ``entries`` (same ids replaced)."""
   board = leaderboard.read(path)
-  ids = {e["id"] for e in doc["leaderboard_entries"]}
-  board["entries"] = [e for e in board["entries"] if e["id"] not in ids] + doc["leaderboard_entries"]
+  ids = {e["id"] for e in entries}
+  board["entries"] = [e for e in board["entries"] if e["id"] not in ids] + list(entries)
   return leaderboard.write(path, board)
 
 
-def summary(doc: dict[str, Any], out: str, png: str) -> str:
+def summary(diagram: PhaseDiagram, out: str, png: str) -> str:
   """One line: where the diagram went and how long it took (vmapped vs sequential)."""
-  t = doc["timing"]
+  t = diagram.timing
   line = f"wrote {out} and {png}: total {t['total_s']:.1f}s, vmapped grid {t['vmapped_grid_total_s']:.1f}s"
   if t["sequential_grid_total_s"]:
     line += (f", sequential {t['sequential_grid_total_s']:.1f}s, speed-up "
