@@ -14,12 +14,12 @@ from __future__ import annotations
 import sys
 import time
 
-from absl import app
 from absl import flags
 
 import jax
 
 from mesabench import models, tasks
+from mesabench.harness import cli
 from mesabench.harness import provenance
 from mesabench.harness import suite
 from mesabench.harness import train
@@ -65,20 +65,21 @@ def bench(steps: int = 200, model_ids=("mlp", "transformer", "looped", "memory")
           "environment": provenance.environment(), "command": provenance.command_line("mesabench.benchmarks.harness_bench")}
 
 
-def define_flags() -> None:
-  """Defines the binary's flags (only when run as a binary)."""
-  flags.DEFINE_string("out", "results/harness_bench.json", "Where to write the JSON.")
-  flags.DEFINE_integer("steps", 200, "Training steps per run.", lower_bound=1)
+_OUT = flags.DEFINE_string("out", "runs/harness_bench.json", "Where to write the JSON.")
+_STEPS = flags.DEFINE_integer("steps", 200, "Training steps per run (>= 1).")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --out.")
 
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  doc = bench(flags.FLAGS.steps, log=lambda s: print(s, file=sys.stderr, flush=True))
-  provenance.write_json(flags.FLAGS.out, doc)
-  print(f"wrote {flags.FLAGS.out}")
+    raise cli.UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
+  if _STEPS.value < 1:
+    raise cli.UsageError(f"--steps: must be an integer >= 1, got {_STEPS.value}")
+  out = cli.check_output_path("out", _OUT.value, exists_ok=_OVERWRITE.value, suffix=".json")
+  doc = bench(_STEPS.value, log=lambda s: print(s, file=sys.stderr, flush=True))
+  provenance.write_json(out, doc)
+  print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-  define_flags()
-  app.run(main)
+  cli.run(main)

@@ -15,19 +15,20 @@ import os
 import re
 import time
 
-from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mesabench.harness import cli
 from mesabench.harness import provenance
 from mesabench.kernels import modsearch
 from mesabench.kernels import polymax
 
 SCHEMA_VERSION = 1
 
-_OUT = flags.DEFINE_string("out", "results/kernels_bench.json", "Output JSON path.")
+_OUT = flags.DEFINE_string("out", "runs/kernels_bench.json", "Output JSON path.")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --out.")
 _MS_BATCH = flags.DEFINE_integer("modsearch_batch", 256, "n values per modsearch call.")
 _MS_SIZES = flags.DEFINE_list("modsearch_log2", ["12", "20", "30"], "log2 of the n sizes (n in (7/8 * 2**e, 2**e]).")
 _MS_NUMPY_SAMPLES = flags.DEFINE_integer("modsearch_numpy_samples", 8, "n values timed for the numpy baseline.")
@@ -200,7 +201,9 @@ def bench_polymax(rng, peak, rounds):
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise cli.UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
+  cli.check_output_path("out", _OUT.value, exists_ok=_OVERWRITE.value, suffix=".json")
   rng = np.random.default_rng(_SEED.value)
   peak = peak_ops_per_second()
   start = time.perf_counter()
@@ -232,4 +235,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -14,17 +14,18 @@ from __future__ import annotations
 import math
 import time
 
-from absl import app
 from absl import flags
 import jax
 import numpy as np
 
 from mesabench import tasks
+from mesabench.harness import cli
 from mesabench.harness import provenance
 from mesabench.kernels import modsearch as kernel_modsearch
 from mesabench.tasks import modsearch, polymax
 
-_OUT = flags.DEFINE_string("out", "results/tasks_bench.json", "Where to write the JSON results.")
+_OUT = flags.DEFINE_string("out", "runs/tasks_bench.json", "Where to write the JSON results.")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --out.")
 _BATCH = flags.DEFINE_integer("batch", 4096, "Batch size of the jitted functions.", lower_bound=16)
 _NUMPY_BATCH = flags.DEFINE_integer("numpy_batch", 256, "Examples per numpy timing (per-example loops).",
                                     lower_bound=1)
@@ -117,7 +118,9 @@ def run(batch: int, numpy_batch: int, seed: int) -> list[dict]:
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise cli.UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
+  cli.check_output_path("out", _OUT.value, exists_ok=_OVERWRITE.value, suffix=".json")
   rows = run(_BATCH.value, _NUMPY_BATCH.value, _SEED.value)
   provenance.write_json(_OUT.value, {
       "schema_version": 1, "benchmark": "tasks_bench",
@@ -128,4 +131,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import time
 
-from absl import app
 from absl import flags
 import jax
 import numpy as np
 
 from mesabench import tasks
+from mesabench.harness import cli
 
 _TASK = flags.DEFINE_string("task", None, "Task id to tour (default: every registered task).")
 _PARAMS = flags.DEFINE_string("params", "{}", "Task parameters as a JSON object (with --task).")
@@ -69,10 +69,21 @@ def tour(task_ids, params: dict, batch_size: int, seed: int, show: int) -> list[
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise cli.UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
+  if _TASK.value and _TASK.value not in tasks.registered():
+    raise cli.UsageError(f"--task: must be one of {', '.join(tasks.registered())}, got {_TASK.value!r}")
+  try:
+    params = json.loads(_PARAMS.value)
+  except json.JSONDecodeError as err:
+    raise cli.UsageError(f"--params: must be a JSON object ({err})") from err
+  if not isinstance(params, dict) or (params and not _TASK.value):
+    raise cli.UsageError("--params: must be a JSON object, and given only with --task")
   ids = [_TASK.value] if _TASK.value else list(tasks.registered())
-  tour(ids, json.loads(_PARAMS.value), _BATCH.value, _SEED.value, _SHOW.value)
+  for task_id in ids:  # every parameter is checked before any sampling
+    tasks.make(task_id, **params)
+  tour(ids, params, _BATCH.value, _SEED.value, _SHOW.value)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

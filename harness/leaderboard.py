@@ -3,9 +3,9 @@
 A leaderboard is one JSON document (schema ``SCHEMA_VERSION``, documented field by field in ``SCHEMA``, which is
 also written to results/leaderboard.schema.json):
 
-    {"schema_version": "mesabench.leaderboard/1",
+    {"schema_version": "mesabench.leaderboard/2",
      "suite": {"config": <the sweep config>, "command": <the command that ran the whole suite>},
-     "environment": <benchmarks.provenance.environment()>,
+     "environment": <harness.provenance.environment() of the last process that wrote the file>,
      "entries": [<entry>, ...]}
 
 An entry is one (task, model, pool size) cell trained with several seeds:
@@ -14,10 +14,17 @@ An entry is one (task, model, pool size) cell trained with several seeds:
      "task": {"id", "params"}, "model": {"id", "config"}, "train": <TrainConfig>, "pool_size": 64 | null,
      "seeds": [0, 1], "command": <re-runs exactly this entry>, "status": "ok" | "diverged",
      "results": {"compute": {...}, "splits": {split: {metric: {"mean", "std", "per_seed"}}},
-                 "diverged_steps": [null | step per seed], "curve": {...}, "iterations": {...} (iterative)},
-     "timing": {...}}                                     # seconds; the only part that varies between runs
+                 "diverged_steps": [null | step per seed], "curve": {...}, "iterations": {...} (iterative),
+                 "success_metric": "accuracy", "metrics": {"loss": "lower", "accuracy": "higher", ...}},
+     "environment": {...},                                # where THIS entry was measured (kept on --resume)
+     "artifacts": {"params": "leaderboard.params/<id hash>"} (optional: orbax checkpoint of the seeds' params),
+     "timing": {...}}                                     # seconds; varies between runs
 
-What is compared (``comparable``): everything except "environment", "suite.command" and every entry's "timing".
+Non-finite numbers are stored as null (one rule: ``provenance.write_json``); tables show them as "n/a" and the
+compare gate fails on them. Version 2 added the per-entry environment, success_metric, metrics and artifacts.
+
+What is compared (``comparable``): everything except the environments, "suite.command" and every entry's "timing"
+and "artifacts" (file locations).
 Two runs of the same config on the same backend give equal comparable parts, interrupted and resumed or not.
 """
 from __future__ import annotations
@@ -25,11 +32,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from typing import Any
+from typing import Any, Sequence
+
+import jsonschema
 
 from mesabench.harness import provenance
 
-SCHEMA_VERSION = "mesabench.leaderboard/1"
+SCHEMA_VERSION = "mesabench.leaderboard/2"
 
 _NUM = {"type": ["number", "null"]}
 _STAT = {"type": "object", "required": ["mean", "std", "per_seed"], "additionalProperties": False,
@@ -38,7 +47,7 @@ _STAT = {"type": "object", "required": ["mean", "std", "per_seed"], "additionalP
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "mesabench.leaderboard/1",
+    "$id": SCHEMA_VERSION,
     "title": "mesabench leaderboard",
     "description": "Results of mesabench.benchmarks.run: one entry per task x model x pool size, several seeds each.",
     "type": "object",
@@ -56,7 +65,7 @@ SCHEMA: dict[str, Any] = {
         "entries": {"type": "array", "items": {
             "type": "object",
             "required": ["id", "task", "model", "train", "pool_size", "seeds", "command", "status", "results",
-                         "timing"],
+                         "environment", "timing"],
             "additionalProperties": False,
             "properties": {
                 "id": {"type": "string", "minLength": 1,
@@ -84,7 +93,7 @@ SCHEMA: dict[str, Any] = {
                             "description": "params (for lookup: stored numbers; mean over seeds), forward FLOPs "
                                            "per example (XLA cost analysis), train-step FLOPs per example, "
                                            "training FLOPs and examples seen per seed.",
-                            "additionalProperties": {"type": "number", "minimum": 0}},
+                            "additionalProperties": {"type": ["number", "null"], "minimum": 0}},
                         "splits": {
                             "type": "object",
                             "description": "pool (seen), heldout (unseen), stratum:<name> (held-out examples in the "
@@ -92,6 +101,12 @@ SCHEMA: dict[str, Any] = {
                                            "is the mean number of examples scored.",
                             "additionalProperties": {"type": "object", "additionalProperties": _STAT}},
                         "diverged_steps": {"type": "array", "items": {"type": ["integer", "null"]}},
+                        "success_metric": {"type": "string",
+                                           "description": "The task's success score (Task.success_metric): 1 on a "
+                                                          "success, 0 otherwise (e.g. accuracy, hit)."},
+                        "metrics": {"type": "object", "additionalProperties": {"enum": ["lower", "higher"]},
+                                    "description": "metric name -> which way is better, as the task declares it "
+                                                   "(Task.metric_directions); compare and tables read it here."},
                         "curve": {"type": "object", "required": ["step"],
                                   "description": "Learning curves at log-spaced steps: step [P]; train_loss, "
                                                  "pool_loss, heldout_loss [P][seeds].",
@@ -104,6 +119,12 @@ SCHEMA: dict[str, Any] = {
                            "description": "Optional: the behavioural detectors' verdicts for this entry, written by "
                                           "python -m mesabench.benchmarks.detect --entry=<id> (combined verdict, "
                                           "one object per signal with statistic, CI and verdict)."},
+                "environment": {"type": "object", "required": ["backend", "device_kind", "versions", "git_commit"],
+                                "description": "Where THIS entry was measured (provenance.environment()); entries "
+                                               "kept by --resume keep their own."},
+                "artifacts": {"type": "object", "additionalProperties": {"type": "string"},
+                              "description": "Optional: files saved with the entry, as paths relative to the "
+                                             "leaderboard file (params: orbax checkpoint of the seeds' parameters)."},
                 "timing": {"type": "object", "description": "Seconds (shared by the entries trained in one call); "
                                                              "excluded from comparisons.",
                            "additionalProperties": {"type": ["number", "integer"]}},
@@ -120,53 +141,14 @@ class SchemaError(ValueError):
     self.path = path
 
 
-_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 
-def _type_ok(value: Any, name: str) -> bool:
-  if name == "integer":
-    return isinstance(value, int) and not isinstance(value, bool)
-  if name == "number":
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-  return isinstance(value, _TYPES[name])
-
-
-def _check(value: Any, schema: dict[str, Any], path: str) -> None:
-  """Validates ``value`` against the JSON-Schema subset used by ``SCHEMA`` (type, const, enum, required,
-  properties, additionalProperties, items, minItems, minimum, minLength)."""
-  if "const" in schema and value != schema["const"]:
-    raise SchemaError(path, f"must be {schema['const']!r}, got {value!r}")
-  if "enum" in schema and value not in schema["enum"]:
-    raise SchemaError(path, f"must be one of {schema['enum']}, got {value!r}")
-  types = schema.get("type")
-  if types is not None:
-    types = [types] if isinstance(types, str) else types
-    if not any(_type_ok(value, t) for t in types):
-      raise SchemaError(path, f"must be of type {' or '.join(types)}, got {type(value).__name__}")
-  if isinstance(value, (int, float)) and not isinstance(value, bool) and "minimum" in schema:
-    if value < schema["minimum"]:
-      raise SchemaError(path, f"must be >= {schema['minimum']}, got {value}")
-  if isinstance(value, str) and len(value) < schema.get("minLength", 0):
-    raise SchemaError(path, "must not be empty")
-  if isinstance(value, dict):
-    for name in schema.get("required", ()):
-      if name not in value:
-        raise SchemaError(f"{path}.{name}", "is required")
-    props = schema.get("properties", {})
-    extra = schema.get("additionalProperties", True)
-    for name, v in value.items():
-      if name in props:
-        _check(v, props[name], f"{path}.{name}")
-      elif extra is False:
-        raise SchemaError(f"{path}.{name}", "is not a field of this schema")
-      elif isinstance(extra, dict):
-        _check(v, extra, f"{path}.{name}")
-  if isinstance(value, list):
-    if len(value) < schema.get("minItems", 0):
-      raise SchemaError(path, f"must hold at least {schema['minItems']} item(s)")
-    if "items" in schema:
-      for i, v in enumerate(value):
-        _check(v, schema["items"], f"{path}[{i}]")
+def _path(error: jsonschema.ValidationError) -> str:
+  out = "$"
+  for part in error.absolute_path:
+    out += f"[{part}]" if isinstance(part, int) else f".{part}"
+  return out
 
 
 def validate(doc: Any) -> dict[str, Any]:
@@ -176,7 +158,9 @@ def validate(doc: Any) -> dict[str, Any]:
   version = doc.get("schema_version")
   if version != SCHEMA_VERSION:
     raise SchemaError("$.schema_version", f"must be {SCHEMA_VERSION!r} (this reader's version), got {version!r}")
-  _check(doc, SCHEMA, "$")
+  errors = sorted(_VALIDATOR.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+  if errors:
+    raise SchemaError(_path(errors[0]), errors[0].message)
   ids = [e["id"] for e in doc["entries"]]
   for i, entry_id in enumerate(ids):
     if entry_id in ids[:i]:
@@ -188,9 +172,16 @@ def read(path: str) -> dict[str, Any]:
   """The validated leaderboard at ``path``; SchemaError (a ValueError) names the bad field, also for bad JSON."""
   try:
     doc = provenance.read_json(path)
+  except OSError as err:
+    raise ValueError(f"leaderboard: cannot read {path!r} ({err.strerror or err})") from err
+  except UnicodeDecodeError as err:
+    raise SchemaError("$", f"{path!r} is not UTF-8 text ({err.reason} at byte {err.start})") from err
   except json.JSONDecodeError as err:
-    raise SchemaError("$", f"not valid JSON ({err})") from err
-  return validate(doc)
+    raise SchemaError("$", f"{path!r} is not valid JSON ({err})") from err
+  try:
+    return validate(doc)
+  except SchemaError as err:
+    raise SchemaError(err.path, f"{path!r}: {err.args[0].split(': ', 1)[-1]}") from err
 
 
 def write(path: str, doc: dict[str, Any]) -> str:
@@ -210,6 +201,8 @@ def comparable(doc: dict[str, Any]) -> dict[str, Any]:
   out.get("suite", {}).pop("command", None)
   for entry in out.get("entries", []):
     entry.pop("timing", None)
+    entry.pop("environment", None)
+    entry.pop("artifacts", None)
   return out
 
 
@@ -232,35 +225,43 @@ def _stat(values: list[float | None]) -> dict[str, Any]:
 
 
 def make_entry(task: dict, model: dict, train: dict, pool_size: int | None, seeds: list[int],
-               run_results: list[dict[str, Any]], command: str) -> dict[str, Any]:
-  """One leaderboard entry from ``harness.train.run_experiment`` results of the entry's seeds (in order)."""
+               run_results: Sequence[Any], command: str, *, success_metric: str = "",
+               metric_directions: dict[str, str] | None = None,
+               environment: dict[str, Any] | None = None) -> dict[str, Any]:
+  """One leaderboard entry from ``harness.train.run_experiment`` results (``RunResult``) of the entry's seeds.
+
+  success_metric / metric_directions: what the task declares (``Task.success_metric``, ``Task.metric_directions``);
+  environment: where the numbers were measured (default: this process, ``provenance.environment()``).
+  """
   splits: dict[str, dict[str, Any]] = {}
-  names = []
+  names: list[str] = []
   for r in run_results:
-    for split in r["splits"]:
+    for split in r.splits:
       if split not in names:
         names.append(split)
   for split in names:
-    metrics = []
+    metrics: list[str] = []
     for r in run_results:
-      for m in r["splits"].get(split, {}):
+      for m in r.splits.get(split, {}):
         if m not in metrics:
           metrics.append(m)
-    splits[split] = {m: _stat([r["splits"].get(split, {}).get(m) for r in run_results]) for m in metrics}
-  comp_keys = run_results[0]["compute"].keys()
-  compute = {k: sum(float(r["compute"][k]) for r in run_results) / len(run_results) for k in comp_keys}
-  curve = {"step": run_results[0]["curve"]["step"]}
+    splits[split] = {m: _stat([r.splits.get(split, {}).get(m) for r in run_results]) for m in metrics}
+  comp_keys = run_results[0].compute.keys()
+  compute = {k: sum(float(r.compute[k]) for r in run_results) / len(run_results) for k in comp_keys}
+  curve = {"step": run_results[0].curve["step"]}
   for k in ("train_loss", "pool_loss", "heldout_loss"):
-    curve[k] = [[r["curve"][k][p] for r in run_results] for p in range(len(curve["step"]))]
+    curve[k] = [[r.curve[k][p] for r in run_results] for p in range(len(curve["step"]))]
   results: dict[str, Any] = {"compute": compute, "splits": splits,
-                             "diverged_steps": [r["diverged_step"] for r in run_results], "curve": curve}
-  if "iterations" in run_results[0]:
-    its = {"iteration": run_results[0]["iterations"]["iteration"]}
-    for k in run_results[0]["iterations"]:
+                             "diverged_steps": [r.diverged_step for r in run_results], "curve": curve,
+                             "success_metric": success_metric, "metrics": dict(metric_directions or {})}
+  if run_results[0].iterations is not None:
+    its = {"iteration": run_results[0].iterations["iteration"]}
+    for k in run_results[0].iterations:
       if k != "iteration":
-        its[k] = [[r["iterations"][k][t] for r in run_results] for t in range(len(its["iteration"]))]
+        its[k] = [[r.iterations[k][t] for r in run_results] for t in range(len(its["iteration"]))]
     results["iterations"] = its
-  status = "diverged" if any(r["diverged_step"] is not None for r in run_results) else "ok"
+  status = "diverged" if any(r.diverged_step is not None for r in run_results) else "ok"
   return {"id": entry_key(task, model, train, pool_size, seeds), "task": task, "model": model, "train": train,
           "pool_size": pool_size, "seeds": list(seeds), "command": command, "status": status, "results": results,
-          "timing": dict(run_results[0]["timing"])}
+          "environment": environment if environment is not None else provenance.environment(),
+          "timing": dict(run_results[0].timing)}

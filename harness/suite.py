@@ -32,10 +32,13 @@ import sys
 import time
 from typing import Any, Callable
 
+import jax
+import numpy as np
 import tqdm
 
 from mesabench import models as zoo
 from mesabench import tasks as task_registry
+from mesabench.harness import checkpoints
 from mesabench.harness import leaderboard
 from mesabench.harness import provenance
 from mesabench.harness import tables
@@ -152,11 +155,15 @@ def check_resources(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run_suite(config: dict[str, Any], out: str, *, resume: bool = False, command: str | None = None,
-              max_entries: int | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+              max_entries: int | None = None, log: Callable[[str], None] | None = None,
+              save_params: bool = True) -> dict[str, Any]:
   """Runs the suite ``config`` and writes the leaderboard to ``out`` after every entry; returns the document.
 
-  resume: keep the entries of an existing ``out`` (validated) and run only the missing ones.
+  resume: keep the entries of an existing ``out`` (validated; each keeps its own ``environment``, so a file resumed
+    on another machine says per entry where each number was measured) and run only the missing ones.
   max_entries: stop (returning the partial document) after writing this many new entries (for tests of resume).
+  save_params: save each entry's trained parameters with orbax beside ``out`` (``harness.checkpoints``), recorded
+    in the entry's ``artifacts.params``.
   """
   log = log or (lambda s: print(s, file=sys.stderr, flush=True))
   config = check_suite(config)
@@ -168,8 +175,9 @@ def run_suite(config: dict[str, Any], out: str, *, resume: bool = False, command
     for e in leaderboard.read(out)["entries"]:
       done[e["id"]] = e
     log(f"resume: {sum(i in done for i in order)} of {len(order)} entries already in {out}")
+  environment = provenance.environment()
   doc = {"schema_version": leaderboard.SCHEMA_VERSION, "suite": {"config": config, "command": command},
-         "environment": provenance.environment(), "entries": []}
+         "environment": environment, "entries": []}
 
   def flush():
     rank = {i: n for n, i in enumerate(order)}
@@ -189,15 +197,22 @@ def run_suite(config: dict[str, Any], out: str, *, resume: bool = False, command
     for kind in (False, True):
       part = [r for r in runs if (r.pool_size is None) == kind]
       if part:
-        results.extend(train.run_experiment(g["task"], g["model"], part, tcfg))
-    by_run = {(r["seed"], r["pool_size"]): r for r in results}
+        results.extend(train.run_experiment(g["task"], g["model"], part, tcfg, keep_params=save_params))
+    by_run = {(r.seed, r.pool_size): r for r in results}
     for p, entry_id in zip(pools, g["ids"]):
       if entry_id in done:
         continue
       seeds = config["seeds"]
       cmd = entry_command(g["task_desc"], g["model_desc"], config["train"], p, seeds)
-      entry = leaderboard.make_entry(g["task_desc"], g["model_desc"], config["train"], p, seeds,
-                                     [by_run[(s, p)] for s in seeds], cmd)
+      task = g["task"]
+      seed_results = [by_run[(s, p)] for s in seeds]
+      entry = leaderboard.make_entry(g["task_desc"], g["model_desc"], config["train"], p, seeds, seed_results, cmd,
+                                     success_metric=task.success_metric,
+                                     metric_directions=dict(task.metric_directions), environment=environment)
+      if save_params and jax.tree_util.tree_leaves(seed_results[0].params):
+        stacked = jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]),
+                                         *[r.params for r in seed_results])
+        entry["artifacts"] = {"params": checkpoints.save_params(out, entry_id, seeds, stacked)}
       done[entry_id] = entry
       flush()
       written += 1

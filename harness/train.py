@@ -200,7 +200,7 @@ def _runner(model: model_base.Model, config: TrainConfig, fresh: bool):
       if fresh:
         idx = (t * bsz + jnp.arange(bsz, dtype=jnp.int32)) % count
       else:
-        idx = jax.random.randint(jax.random.fold_in(key, t), (bsz,), 0, count)
+        idx = jax.random.randint(jax.random.fold_in(key, t), (bsz,), 0, count, jnp.int32)  # same draws under x64
       x = inputs[idx]
       y = jax.tree_util.tree_map(lambda a: a[idx], targets)
       loss, grads = jax.value_and_grad(model.loss)(params, x, y)
@@ -272,7 +272,8 @@ def train_runs(task: task_core.Task, model: model_base.Model, runs: Sequence[Run
   args = (data.inputs, data.targets, data.count, keys)
   jax.block_until_ready(state)
   t1 = time.perf_counter()
-  compiled = fn.lower(state, *args, jnp.int32(0), jnp.int32(1)).compile()
+  with jax.enable_x64(False):  # traced in 32 bits: under x64 optax computes its rate and bias corrections in
+    compiled = fn.lower(state, *args, jnp.int32(0), jnp.int32(1)).compile()  # float64 (ulp-level drift)
   timing["compile_s"] = time.perf_counter() - t1
   eval_s, start, t2 = 0.0, 0, time.perf_counter()
   for stop in curve_steps(config.steps, config.curve_points):
@@ -322,13 +323,16 @@ def eval_splits(task: task_core.Task, runs: Sequence[Run], data: Data, config: T
 
 def _predict_stacked(model, params, batches, iterations=None):
   present = [b for b in batches if b is not None]
+  if not present:
+    return None
   width = max(b.size for b in present)
   inputs = jnp.stack([(b if b is not None else present[0]).inputs[:width] for b in batches])
   return np.asarray(_predictor(model, iterations)(params, inputs))
 
 
-def _split_metrics(task, model, params, batches, counts=None, masks=None) -> list[dict[str, float] | None]:
-  """Mean task scores per run on ``batches`` (scoring the first ``counts[i]`` examples, or those in ``masks``)."""
+def _split_scores(task, model, params, batches, counts=None) -> list[dict[str, np.ndarray] | None]:
+  """Per-example task scores (float64 [m] per metric) per run on ``batches`` (the first ``counts[i]`` examples);
+  None for a run whose batch is None (split not applicable)."""
   preds = _predict_stacked(model, params, batches)
   out = []
   for i, b in enumerate(batches):
@@ -337,11 +341,16 @@ def _split_metrics(task, model, params, batches, counts=None, masks=None) -> lis
       continue
     m = b.size if counts is None else counts[i]
     scores = task.score(b.take(jnp.arange(m)), jnp.asarray(preds[i][:m]))
-    out.append(_means(scores, None if masks is None else masks[i][:m]))
+    out.append({k: np.asarray(v, np.float64) for k, v in scores.items()})
   return out
 
 
-def _means(scores: dict[str, jax.Array], mask=None) -> dict[str, float] | None:
+def _split_metrics(task, model, params, batches, counts=None) -> list[dict[str, float] | None]:
+  """Mean task scores per run on ``batches`` (see ``_split_scores``)."""
+  return [None if s is None else _means(s) for s in _split_scores(task, model, params, batches, counts)]
+
+
+def _means(scores: dict[str, np.ndarray], mask=None) -> dict[str, float] | None:
   if mask is not None:
     mask = np.asarray(mask, bool)
     if not mask.any():
@@ -355,29 +364,34 @@ def _means(scores: dict[str, jax.Array], mask=None) -> dict[str, float] | None:
 
 
 def evaluate_runs(task: task_core.Task, model: model_base.Model, params: Any, splits: dict[str, Any],
-                  test_iterations: int | None = None) -> list[dict[str, Any]]:
-  """Per-run split metrics {"splits": {split: {metric: mean, "count": n}}} (+ "iterations" for iterative models)."""
+                  test_iterations: int | None = None, *, keep_per_example: bool = False) -> list[dict[str, Any]]:
+  """Per-run split metrics {"splits": {split: {metric: mean, "count": n}}} (+ "iterations" for iterative models,
+  + "per_example" {split: {metric: [E]}} with ``keep_per_example``). A split with no batch for a run (None) is not
+  applicable to that run and is left out."""
   r = len(splits["pool"])
   results: list[dict[str, Any]] = [{"splits": {}} for _ in range(r)]
   for name, counts in (("pool", splits["pool_count"]), ("heldout", None), ("larger", None)):
     if name not in splits:
       continue
-    for i, m in enumerate(_split_metrics(task, model, params, splits[name], counts)):
-      if m is not None:
-        results[i]["splits"][name] = m
-  for stratum in task.strata:
-    masks = [None if b is None else b.info["strata"][stratum] for b in splits["heldout"]]
-    mets = _split_metrics(task, model, params, splits["heldout"], masks=[
-        np.ones(1, bool) if m is None else m for m in masks])
-    for i, m in enumerate(mets):
-      if m is not None and masks[i] is not None:
-        results[i]["splits"]["stratum:" + stratum] = m
+    for i, sc in enumerate(_split_scores(task, model, params, splits[name], counts)):
+      if sc is None:
+        continue
+      results[i]["splits"][name] = _means(sc)
+      if keep_per_example:
+        results[i].setdefault("per_example", {})[name] = sc
+      if name == "heldout":
+        for stratum in task.strata:
+          m = _means(sc, splits["heldout"][i].info["strata"][stratum])
+          if m is not None:
+            results[i]["splits"]["stratum:" + stratum] = m
   if model.iterative:
     t = test_iterations or 2 * model.options.get("iterations", model.options.get("steps", 1))
     for name in ("heldout", "larger"):
       if name not in splits:
         continue
       preds = _predict_stacked(model, params, splits[name], iterations=t)  # [R, T, E]
+      if preds is None:
+        continue
       for i, b in enumerate(splits[name]):
         if b is None:
           continue
@@ -421,14 +435,44 @@ def compute_costs(task: task_core.Task, model: model_base.Model, config: TrainCo
 # ------------------------------------------------------------------------------------------------- experiment
 
 
-def run_experiment(task: task_core.Task, model: model_base.Model, runs: Sequence[Run],
-                   config: TrainConfig) -> list[dict[str, Any]]:
-  """Trains and evaluates every run (one vmapped jit); returns one result dict per run, in order:
+@dataclasses.dataclass
+class RunResult:
+  """One run's results, as ``run_experiment`` returns them.
 
-  {"seed", "pool_size", "diverged_step" (None or the step), "splits", "curve", "iterations" (iterative models),
-   "compute" (``compute_costs``), "timing" (seconds shared by the call: data_s, compile_s, train_s, eval_s,
-   runs)}.
+  Attributes:
+    seed, pool_size: the run (pool_size None: fresh samples).
+    diverged_step: None, or the step at which the loss or gradient norm stopped being finite.
+    splits: split -> metric -> mean over the split's examples ("count": examples scored). A split absent here is
+      not applicable to this run (no instance outside a pool that covers the whole space; no larger task).
+    curve: learning curve {"step", "train_loss", "pool_loss", "heldout_loss"} at log-spaced steps.
+    iterations: iterative models: {"iteration": [1..T], "<split>_loss": [T]} test-time compute curves; else None.
+    compute: ``compute_costs`` (params, FLOPs per example, training FLOPs, examples seen).
+    timing: seconds shared by the call (data_s, compile_s, train_s, eval_s, runs).
+    params: the run's trained (or fitted) parameters, when ``run_experiment(keep_params=True)``; else None.
+    per_example: split -> metric -> float64 [E] per-example scores, when ``keep_per_example=True``; else None.
   """
+  seed: int
+  pool_size: int | None
+  diverged_step: int | None
+  splits: dict[str, dict[str, float]]
+  curve: dict[str, Any]
+  compute: dict[str, float]
+  timing: dict[str, float]
+  iterations: dict[str, Any] | None = None
+  params: Any = None
+  per_example: dict[str, dict[str, np.ndarray]] | None = None
+
+  @property
+  def run(self) -> Run:
+    return Run(self.seed, self.pool_size)
+
+  def __getitem__(self, name: str) -> Any:  # TODO(integration): remove once every caller uses attributes
+    return getattr(self, name)
+
+
+def run_experiment(task: task_core.Task, model: model_base.Model, runs: Sequence[Run], config: TrainConfig, *,
+                   keep_params: bool = False, keep_per_example: bool = False) -> list[RunResult]:
+  """Trains and evaluates every run (one vmapped jit); returns one ``RunResult`` per run, in order."""
   runs = list(runs)
   t0 = time.perf_counter()
   data = prepare_data(task, runs, config)
@@ -436,7 +480,8 @@ def run_experiment(task: task_core.Task, model: model_base.Model, runs: Sequence
   data_s = time.perf_counter() - t0
   trained = train_runs(task, model, runs, config, data=data, splits=splits)
   t1 = time.perf_counter()
-  evals = evaluate_runs(task, model, trained.params, splits, config.test_iterations)
+  evals = evaluate_runs(task, model, trained.params, splits, config.test_iterations,
+                        keep_per_example=keep_per_example)
   eval_s = time.perf_counter() - t1
   timing = {"data_s": data_s, "eval_s": eval_s, "runs": len(runs), **trained.timing}
   results = []
@@ -456,9 +501,8 @@ def run_experiment(task: task_core.Task, model: model_base.Model, runs: Sequence
     curve = {"step": list(trained.curve["step"])}
     for k in ("train_loss", "pool_loss", "heldout_loss"):
       curve[k] = [row[i] for row in trained.curve[k]]
-    res = {"seed": r.seed, "pool_size": r.pool_size, "diverged_step": None if div < 0 else div,
-           "splits": evals[i]["splits"], "curve": curve, "compute": comp, "timing": timing}
-    if "iterations" in evals[i]:
-      res["iterations"] = evals[i]["iterations"]
-    results.append(res)
+    results.append(RunResult(
+        seed=r.seed, pool_size=r.pool_size, diverged_step=None if div < 0 else div, splits=evals[i]["splits"],
+        curve=curve, compute=comp, timing=timing, iterations=evals[i].get("iterations"),
+        params=params_i if keep_params else None, per_example=evals[i].get("per_example")))
   return results
