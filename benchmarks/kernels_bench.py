@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 
 from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
+import tqdm
 
 from mesabench.harness import cli
 from mesabench.harness import provenance
@@ -105,7 +107,7 @@ def bench_modsearch(rng, peak, repeats):
     ops_per_item = {"brute": modsearch._BRUTE_OPS_PER_CANDIDATE, "banded": modsearch._BANDED_OPS_PER_BAND}
     results = {}
     combos = [(a, i) for a in ("banded", "brute") for i in ("xla", "reference")]
-    for algorithm, impl in provenance.progress(combos, desc=f"modsearch n~2^{e}", every=0.0):
+    for algorithm, impl in tqdm.tqdm(combos, desc=f"modsearch n~2^{e}", file=sys.stderr):
       if impl == "reference" and algorithm == "brute" and e >= 30:
         continue  # the unfused brute reference takes minutes per batch here; the fused xla brute is the row
       fn = lambda: modsearch.search(n, impl=impl, algorithm=algorithm)  # pylint: disable=cell-var-from-loop
@@ -151,7 +153,7 @@ def bench_polymax(rng, peak, rounds):
   coeffs_np = rng.standard_normal((batch, degree + 1)).astype(np.float32)
   coeffs = jnp.asarray(coeffs_np)
   sub = coeffs_np[:_PM_NUMPY_ROWS.value].astype(np.float64)
-  for g in provenance.progress([int(v) for v in _PM_GRIDS.value], desc="polymax grids", every=0.0):
+  for g in tqdm.tqdm([int(v) for v in _PM_GRIDS.value], desc="polymax grids", file=sys.stderr):
     fns = {
         "xla": lambda: polymax.maximize(coeffs, impl="xla", grid_points=g),  # pylint: disable=cell-var-from-loop
         "reference": lambda: polymax.maximize(  # pylint: disable=cell-var-from-loop

@@ -12,11 +12,13 @@ accurate as the grid allows); generators -- ``numpy.random`` draws followed by t
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 from absl import flags
 import jax
 import numpy as np
+import tqdm
 
 from mesabench import tasks
 from mesabench.harness import cli
