@@ -25,15 +25,21 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from mesabench.kernels import modsearch as _kernel
-from mesabench.models.compiled import layers as L
-from mesabench.models.compiled.layers import Expr
+from mesabench.models.compiled import analysis
+from mesabench.models.compiled import gadgets
+from mesabench.models.compiled import ir
+from mesabench.models.compiled import jax_engine
+from mesabench.models.compiled import numpy_engine
+from mesabench.models.compiled import validate
+from mesabench.models.compiled.ir import Expr
+from mesabench.models.compiled.ir import select
 
 ARCHS = ("recurrent", "unrolled", "wide", "banded")
 N_MAX = _kernel.N_MAX
@@ -73,7 +79,7 @@ def _validate_n_max(n_max) -> int:
 # ------------------------------------------------------------------------------------------------ the loop cell
 
 
-def _cell_steps(m: float, index: int | None) -> list[Callable[[L.LayerBuilder], None]]:
+def _cell_steps(m: float, index: int | None) -> list[ir.Step]:
   """The six layers of one loop step. ``index`` None: the loop index i is a state unit (recurrent cell);
   an int j: the step processes i = j, baked into biases (unrolled copy j). State groups: [i,] s, k_new, k_old,
   r_new, r_old, n, K (k = k_new + k_old, r = r_new + r_old)."""
@@ -109,16 +115,16 @@ def _cell_steps(m: float, index: int | None) -> list[Callable[[L.LayerBuilder], 
     u, n, act, wrap = one("u"), one("n"), one("act"), one("wrap")
     if rec:
       lb.add("i", one("i") + act, "i' = i + act (the index advances only while live)")
-    lb.add("s_keep", u - m * wrap - m * (1 - act), "u if live and u < n, else 0 (big-M select)")
-    lb.add("s_wrap", u - n - m * (1 - wrap) - m * (1 - act), "u - n if live and u >= n, else 0")
-    lb.add("s_frz", one("s") - m * act, "s if the step is frozen (i = K), else 0")
+    lb.add("s_keep", select(select(u, wrap, m, 0), act, m), "u if live and u < n, else 0 (big-M select)")
+    lb.add("s_wrap", select(select(u - n, wrap, m), act, m), "u - n if live and u >= n, else 0")
+    lb.add("s_frz", select(one("s"), act, m, 0), "s if the step is frozen (i = K), else 0")
     lb.carry("act", "k", "r", "n", "K")
 
   def l4(lb):
     s_new = one("s_keep") + one("s_wrap") + one("s_frz")
     r, act = one("r"), one("act")
-    lb.add("g_hi", s_new - r - m * (1 - act), "relu(s' - r - M(1 - act)): with g_lo, g = 1[live and s' > r]")
-    lb.add("g_lo", s_new - r - 1 - m * (1 - act), "relu(s' - r - 1 - M(1 - act))")
+    lb.add("g_hi", select(s_new - r, act, m), "relu(s' - r - M(1 - act)): with g_lo, g = 1[live and s' > r]")
+    lb.add("g_lo", select(s_new - r - 1, act, m), "relu(s' - r - 1 - M(1 - act))")
     lb.add("s", s_new, "s' = s_keep + s_wrap + s_frz = (i')**2 mod n")
     lb.carry("k", "r", "n", "K")
     if rec:
@@ -136,10 +142,10 @@ def _cell_steps(m: float, index: int | None) -> list[Callable[[L.LayerBuilder], 
     if rec:
       lb.carry("i")
     lb.add("s", s, "s (carried)")
-    lb.add("k_new", new_i - m * (1 - g), "i' if g else 0")
-    lb.add("k_old", one("k") - m * g, "k if not g else 0   (k' = k_new + k_old)")
-    lb.add("r_new", s - m * (1 - g), "s' if g else 0")
-    lb.add("r_old", one("r") - m * g, "r if not g else 0   (r' = r_new + r_old)")
+    lb.add("k_new", select(new_i, g, m), "i' if g else 0")
+    lb.add("k_old", select(one("k"), g, m, 0), "k if not g else 0   (k' = k_new + k_old)")
+    lb.add("r_new", select(s, g, m), "s' if g else 0")
+    lb.add("r_old", select(one("r"), g, m, 0), "r if not g else 0   (r' = r_new + r_old)")
     lb.carry("n", "K")
 
   return [l1, l2, l3, l4, l5, l6]
@@ -168,9 +174,9 @@ _INPUT = {"n": (0, 1), "K": (1, 1)}
 
 
 def _tournament(steps: list, y: Expr, k: Expr, m: float, carry: tuple[str, ...] = ()):
-  """Appends ``layers.tournament`` (the largest y, the smallest k among ties) and a layer with the winner's
+  """Appends ``gadgets.tournament`` (the largest y, the smallest k among ties) and a layer with the winner's
   "k" and "r" = y - 1 = k*k mod n (y holds residue + 1)."""
-  y_fin, k_fin = L.tournament(steps, y, k, m, carry)
+  y_fin, k_fin = gadgets.tournament(steps, y, k, m, carry)
 
   def fin(lb):
     lb.add("k", k_fin, "k: the winner's index, the answer")
@@ -205,11 +211,11 @@ class ModSearchNet:
 
   def _parts(self):
     if self.arch in ("recurrent", "unrolled"):
-      cell = L.stack_sizes(self.layers)
-      ends = L.stack_sizes([self.init_layer, self.readout_layer])
+      cell = analysis.stack_sizes(self.layers)
+      ends = analysis.stack_sizes([self.init_layer, self.readout_layer])
       copies = 1 if self.arch == "recurrent" else self.num_copies
       return cell, ends, copies
-    return L.stack_sizes(self.layers), None, 1
+    return analysis.stack_sizes(self.layers), None, 1
 
   @property
   def num_params(self) -> int:
@@ -241,10 +247,62 @@ class ModSearchNet:
     if not 1 <= n <= self.n_max:
       raise ValueError(f"n must be in [1, {self.n_max}], got {n}")
     if self.arch == "recurrent":
-      return L.stack_flops([self.init_layer, self.readout_layer]) + kmax_int(n) * L.stack_flops(self.layers)
+      return analysis.stack_flops([self.init_layer, self.readout_layer]) + kmax_int(n) * analysis.stack_flops(self.layers)
     if self.arch == "unrolled":
-      return L.stack_flops([self.init_layer, self.readout_layer]) + self.num_copies * L.stack_flops(self.layers)
-    return L.stack_flops(self.layers)
+      return analysis.stack_flops([self.init_layer, self.readout_layer]) + self.num_copies * analysis.stack_flops(self.layers)
+    return analysis.stack_flops(self.layers)
+
+  # -------------------------------------------------------------------------------------------- validation
+
+  @property
+  def contract(self) -> validate.Contract:
+    """The rules this network keeps: integers below 2**52, affine + ReLU in every layer (no Mul layers, no linear
+    read-out), weights of magnitude >= M only as big-M select entries."""
+    return validate.Contract(integer=True, allow_mul=False, linear_last=False, big_m=self.m)
+
+  def _copy_params(self, j: int):
+    """The parameters of cell copy j (0-based; unrolled only)."""
+    return jax.tree_util.tree_map(lambda a: a[j], self.params["cell"])
+
+  def violations(self, n=None, max_steps: int | None = None) -> list[validate.Violation]:
+    """Every violation of ``validate``'s rules: the static ones on each stack (init, cell, read-out for the looped
+    archs: the unrolled cell with the parameters of its first and last copy, whose biases are affine in the copy
+    index, so the extremes bound them; else the one stack), and, for queries ``n`` (integers in [1, n_max], any
+    shape), the activation rules on every layer those queries pass through (for the looped archs the first
+    ``max_steps`` cells, default all K(n) of them). An empty list: nothing found."""
+    c = self.contract
+    tag = lambda vs, stack: [dataclasses.replace(v, stack=stack) for v in vs]
+    if self.arch not in ("recurrent", "unrolled"):
+      out = validate.static_violations(self.layers, self.params, c)
+      if n is not None:
+        x = self.inputs(n)
+        out += validate.activation_violations(self.layers, self.params, c, x,
+                                              numpy_engine.trace(self.layers, self.params, x))
+      return out
+    out = tag(validate.static_violations([self.init_layer], [self.params["init"]], c), "init")
+    out += tag(validate.static_violations([self.readout_layer], [self.params["readout"]], c), "readout")
+    copies = [self.params["cell"]] if self.arch == "recurrent" else \
+        [self._copy_params(0), self._copy_params(self.num_copies - 1)]
+    for p in copies:
+      out += tag(validate.static_violations(self.layers, p, c), "cell")
+    if n is None:
+      return out
+    x = self.inputs(n)
+    acts = numpy_engine.trace([self.init_layer], [self.params["init"]], x)
+    out += tag(validate.activation_violations([self.init_layer], [self.params["init"]], c, x, acts), "init")
+    h = acts[0]
+    steps = int(x[1].max()) if x.size else 0
+    steps = steps if max_steps is None else min(steps, max_steps)
+    for step in range(steps):
+      p = self.params["cell"] if self.arch == "recurrent" else self._copy_params(step)
+      acts = numpy_engine.trace(self.layers, p, h)
+      out += tag(validate.activation_violations(self.layers, p, c, h, acts), f"cell step {step + 1}")
+      h = acts[-1]
+    if max_steps is None or steps == int(x[1].max()):
+      acts = numpy_engine.trace([self.readout_layer], [self.params["readout"]], h)
+      out += tag(validate.activation_violations([self.readout_layer], [self.params["readout"]], c, h, acts),
+                 "readout")
+    return out
 
   # -------------------------------------------------------------------------------------------- execution
 
@@ -262,19 +320,19 @@ class ModSearchNet:
     """Activations of the output layer [2 (k, r), batch] from inputs x [2 (n, K), batch]; pure jnp.
 
     ``steps`` (recurrent only, static): how many times the cell runs; must be >= max K of the batch (extra steps
-    leave the state unchanged). Only sparse affine maps and ReLU occur (see ``layers.ALLOWED_PRIMITIVES``).
+    leave the state unchanged). Only sparse affine maps and ReLU occur (see ``jax_engine.ALLOWED_PRIMITIVES``).
     """
     if self.arch == "recurrent":
-      h = L.layer_forward(self.init_layer, params["init"], x)
-      cell = lambda h, _: (L.stack_forward(self.layers, params["cell"], h), None)
+      h = jax_engine.layer_forward(self.init_layer, params["init"], x)
+      cell = lambda h, _: (jax_engine.stack_forward(self.layers, params["cell"], h), None)
       h, _ = jax.lax.scan(cell, h, None, length=steps)
-      return L.layer_forward(self.readout_layer, params["readout"], h)
+      return jax_engine.layer_forward(self.readout_layer, params["readout"], h)
     if self.arch == "unrolled":
-      h = L.layer_forward(self.init_layer, params["init"], x)
-      cell = lambda h, p: (L.stack_forward(self.layers, p, h), None)
+      h = jax_engine.layer_forward(self.init_layer, params["init"], x)
+      cell = lambda h, p: (jax_engine.stack_forward(self.layers, p, h), None)
       h, _ = jax.lax.scan(cell, h, params["cell"])
-      return L.layer_forward(self.readout_layer, params["readout"], h)
-    return L.stack_forward(self.layers, params, x)
+      return jax_engine.layer_forward(self.readout_layer, params["readout"], h)
+    return jax_engine.stack_forward(self.layers, params, x)
 
   @functools.cached_property
   def _jitted(self):
@@ -296,8 +354,8 @@ class ModSearchNet:
     """(k, k*k mod n) for integer n of any shape, values in [1, n_max]; int64 numpy arrays of n's shape.
 
     engine: "jax" runs ``forward`` jitted in float64 under a scoped ``jax.enable_x64(True)``; "numpy" runs the
-    same layers by ``layers.stack_forward_numpy`` in float64 (no compilation; for wide and banded only); "auto" picks numpy
-    for wide/banded and jax for the looped archs. Both are exact (integers below 2**52, see ``layers``).
+    same layers by ``numpy_engine.forward`` in float64 (no compilation; for wide and banded only); "auto" picks numpy
+    for wide/banded and jax for the looped archs. Both are exact (integers below 2**52, see ``ir``).
     """
     if engine not in ("auto", "jax", "numpy"):
       raise ValueError(f"engine must be one of ('auto', 'jax', 'numpy'), got {engine!r}")
@@ -307,7 +365,7 @@ class ModSearchNet:
     shape = np.shape(n)
     x = self.inputs(n)
     if engine == "numpy" or (engine == "auto" and not looped):
-      out = L.stack_forward_numpy(self.layers, self.params, x)
+      out = numpy_engine.forward(self.layers, self.params, x)
       return self._finish(out, shape)
     outs = []
     with jax.enable_x64(True):
@@ -321,7 +379,7 @@ class ModSearchNet:
 
   @staticmethod
   def _finish(out, shape):
-    if not np.all(out == np.round(out)) or np.max(np.abs(out), initial=0) >= L.EXACT_LIMIT:
+    if not np.all(out == np.round(out)) or np.max(np.abs(out), initial=0) >= ir.EXACT_LIMIT:
       raise ArithmeticError("network output left the exact integer range")
     return out[0].astype(np.int64).reshape(shape), out[1].astype(np.int64).reshape(shape)
 
@@ -329,42 +387,40 @@ class ModSearchNet:
     """k = the seed loop's answer for every element of n (integers in [1, n_max]); int64 array of n's shape."""
     return self.apply_with_residue(n, batch_size, engine)[0]
 
-  def trace(self, n: int, steps: int | None = None) -> list[tuple[str, Any, np.ndarray]]:
-    """(label, layer, activations [units]) for every layer one query passes through, in order (for the looped
-    archs: the init layer, ``steps`` cells (default K(n)), the read-out)."""
+  def trace(self, n: int, steps: int | None = None) -> list[ir.LayerTrace]:
+    """The activations of every layer one query passes through, in order (for the looped archs: the init layer,
+    then ``steps`` cells (default K(n)); the read-out is not included)."""
     x = self.inputs(np.asarray([n]))
     out = []
     if self.arch in ("recurrent", "unrolled"):
       k = int(x[1, 0])
       steps = k if steps is None else min(steps, self.num_copies if self.arch == "unrolled" else k)
-      acts = L.stack_forward_trace([self.init_layer], [self.params["init"]], x)
-      out.append(("init", self.init_layer, acts[0][:, 0]))
+      acts = numpy_engine.trace([self.init_layer], [self.params["init"]], x)
+      out.append(ir.LayerTrace("init", 0, 0, self.init_layer, acts[0][:, 0]))
       h = acts[0]
       for step in range(steps):
-        p = self.params["cell"]
-        if self.arch == "unrolled":
-          p = jax.tree_util.tree_map(lambda a: a[step], p)
-        acts = L.stack_forward_trace(self.layers, p, h)
-        for li, (layer, a) in enumerate(zip(self.layers, acts)):
-          out.append((f"step {step + 1} L{li + 1}", layer, a[:, 0]))
+        p = self.params["cell"] if self.arch == "recurrent" else self._copy_params(step)
+        acts = numpy_engine.trace(self.layers, p, h)
+        out += [ir.LayerTrace("cell", step + 1, li, layer, a[:, 0])
+                for li, (layer, a) in enumerate(zip(self.layers, acts))]
         h = acts[-1]
       return out
-    acts = L.stack_forward_trace(self.layers, self.params, x)
-    return [(f"L{li + 1}", layer, a[:, 0]) for li, (layer, a) in enumerate(zip(self.layers, acts))]
+    acts = numpy_engine.trace(self.layers, self.params, x)
+    return [ir.LayerTrace("", 0, li, layer, a[:, 0]) for li, (layer, a) in enumerate(zip(self.layers, acts))]
 
 
 def _build_looped(arch: str, n_max: int, counts_only: bool = False) -> ModSearchNet:
   k_max = kmax_int(n_max)
-  m = L.big_m(2 * n_max + 2 * k_max)
+  m = ir.big_m(2 * n_max + 2 * k_max)
   rec = arch == "recurrent"
-  init_l, init_p, layout = L.build_stack(_INPUT, [_init_steps(rec)])
+  init_l, init_p, layout = ir.build_stack(_INPUT, [_init_steps(rec)])
   if rec:
-    cell_l, cell_p, out_layout = L.build_stack(layout, _cell_steps(m, None))
+    cell_l, cell_p, out_layout = ir.build_stack(layout, _cell_steps(m, None))
     copies = 1
   else:
     # Copy j differs from copy 0 only in biases, which are affine in j: b(j) = b(0) + j (b(1) - b(0)).
-    cell_l, p0, out_layout = L.build_stack(layout, _cell_steps(m, 0))
-    cell_l1, p1, _ = L.build_stack(layout, _cell_steps(m, 1))
+    cell_l, p0, out_layout = ir.build_stack(layout, _cell_steps(m, 0))
+    cell_l1, p1, _ = ir.build_stack(layout, _cell_steps(m, 1))
     for a, b in zip(cell_l, cell_l1):
       if not (np.array_equal(a.rows, b.rows) and np.array_equal(a.cols, b.cols)):
         raise AssertionError("unrolled copies must share one sparsity pattern")
@@ -374,7 +430,7 @@ def _build_looped(arch: str, n_max: int, counts_only: bool = False) -> ModSearch
     copies = k_max
   if out_layout != layout:
     raise AssertionError("the cell must map its state layout to itself")
-  read_l, read_p, _ = L.build_stack(out_layout, [_readout])
+  read_l, read_p, _ = ir.build_stack(out_layout, [_readout])
   return ModSearchNet(arch=arch, n_max=n_max, m=m,
                       params={"init": init_p[0], "cell": cell_p, "readout": read_p[0]},
                       layers=cell_l, init_layer=init_l[0], readout_layer=read_l[0], num_copies=copies)
@@ -391,7 +447,7 @@ def _wide_levels(k_max: int) -> list[np.ndarray]:
 
 def _build_wide(n_max: int, counts_only: bool = False) -> ModSearchNet:
   k_max = kmax_int(n_max)
-  m = L.big_m(2 * n_max + 2 * k_max)
+  m = ir.big_m(2 * n_max + 2 * k_max)
   steps = []
   levels = _wide_levels(k_max)
   done = [0]  # number of candidates whose y is in group "y_done" (in index order, from 1)
@@ -415,8 +471,7 @@ def _build_wide(n_max: int, counts_only: bool = False) -> ModSearchNet:
       lb.add("vh2", kk - cand, "relu(K - i)")
       if lev > 0:
         prev = levels[lev - 1].size
-        new_y = (Expr.unit("keep", prev) + Expr.unit("wrap", prev) + 1.0
-                 - m * (1 - Expr.unit("v", prev)))
+        new_y = select(Expr.unit("keep", prev) + Expr.unit("wrap", prev) + 1.0, Expr.unit("v", prev), m)
         parts = ([Expr.unit("y_done", done[0])] if done[0] else []) + [new_y]
         lb.add("y_done", Expr.concat(parts), "y[i] = (i*i mod n) + 1 if i <= K else 0, candidates done so far")
         done[0] += prev
@@ -451,8 +506,8 @@ def _build_wide(n_max: int, counts_only: bool = False) -> ModSearchNet:
         x, cc = Expr.unit("x", c), Expr.unit("c", c)
         n = Expr.unit("n", c, np.zeros(c, np.int64))
         v = Expr.unit("v", c)
-        lb.add("keep", x - m * cc - m * (1 - v), "x if c = 0 (and i <= K) else 0")
-        lb.add("wrap", x - a * n - m * (1 - cc) - m * (1 - v), f"x - {int(a)}n if c = 1 (and i <= K) else 0")
+        lb.add("keep", select(select(x, cc, m, 0), v, m), "x if c = 0 (and i <= K) else 0")
+        lb.add("wrap", select(select(x - a * n, cc, m), v, m), f"x - {int(a)}n if c = 1 (and i <= K) else 0")
         lb.carry("v", "n", "K")
         if done[0]:
           lb.carry("y_done")
@@ -461,18 +516,18 @@ def _build_wide(n_max: int, counts_only: bool = False) -> ModSearchNet:
   last = levels[-1].size
 
   def final_y(lb):
-    new_y = Expr.unit("keep", last) + Expr.unit("wrap", last) + 1.0 - m * (1 - Expr.unit("v", last))
+    new_y = select(Expr.unit("keep", last) + Expr.unit("wrap", last) + 1.0, Expr.unit("v", last), m)
     parts = ([Expr.unit("y_done", done[0])] if done[0] else []) + [new_y]
     lb.add("y_done", Expr.concat(parts), "y[i] = (i*i mod n) + 1 if i <= K else 0, all candidates 1..K_max")
   steps.append(final_y)
 
   # Build the residue part first: the tournament's Exprs refer to its final layout.
-  res_layers, res_params, layout = L.build_stack(_INPUT, steps, counts_only)
+  res_layers, res_params, layout = ir.build_stack(_INPUT, steps, counts_only)
   y = Expr.concat([Expr.constant(1, 1.0), Expr.unit("y_done", k_max)])  # candidate 0: residue 0
   k = Expr.constant(k_max + 1, np.arange(k_max + 1, dtype=np.float64))
   t_steps = []
   _tournament(t_steps, y, k, m)
-  t_layers, t_params, _ = L.build_stack(layout, t_steps, counts_only)
+  t_layers, t_params, _ = ir.build_stack(layout, t_steps, counts_only)
   return ModSearchNet(arch="wide", n_max=n_max, m=m, params=res_params + t_params, layers=res_layers + t_layers)
 
 
@@ -481,7 +536,7 @@ def _build_banded(n_max: int) -> ModSearchNet:
   q_cap = band_cap(n_max)
   bands = q_cap + 1
   digits = k_max.bit_length()
-  m = L.big_m(max(2**(2 * digits + 1), 2 * n_max))
+  m = ir.big_m(max(2**(2 * digits + 1), 2 * n_max))
   q = np.arange(bands, dtype=np.float64)
   zeros = np.zeros(bands, np.int64)
   steps = []
@@ -512,7 +567,7 @@ def _build_banded(n_max: int) -> ModSearchNet:
       t, c = Expr.unit("t", bands), Expr.unit("c", bands)
       lb.add("t", t + 2.0**j * c, f"t += 2**{j} c")
       lb.add("T", Expr.unit("T", bands), "T (carried)")
-      lb.add("G", 2.0**(j + 1) * t + 4.0**j - m * (1 - c),
+      lb.add("G", select(2.0**(j + 1) * t + 4.0**j, c, m),
              f"G = 2**{j + 1} t + 4**{j} if c else 0, so that T + G = (t + 2**{j} c)**2")
       lb.carry("n", "K")
     steps += [alpha, beta, gamma]
@@ -526,7 +581,7 @@ def _build_banded(n_max: int) -> ModSearchNet:
   y = Expr.concat([Expr.constant(1, 1.0), Expr.unit("y", bands)])
   k = Expr.concat([Expr.constant(1, 0.0), Expr.unit("t", bands)])
   _tournament(steps, y, k, m)
-  layers, params, _ = L.build_stack(_INPUT, steps)
+  layers, params, _ = ir.build_stack(_INPUT, steps)
   return ModSearchNet(arch="banded", n_max=n_max, m=m, params=params, layers=layers)
 
 

@@ -8,7 +8,7 @@ and take its first maximizer. Ties go to the smaller x within every stage. Coeff
 
 The network (``polymax_net``):
   * stage 0: ONE affine layer evaluates the grid: v_g = sum_j x_g**j c_j + C (weights x_g**j, bias C, a constant
-    offset that makes every v_g positive), then an argmax tournament (``layers.tournament``: max(a, b) =
+    offset that makes every v_g positive), then an argmax tournament (``gadgets.tournament``: max(a, b) =
     b + relu(a - b), and the winner's grid index carried alongside by 0/1 ReLU steps, ties to the smaller index).
   * each refinement stage: the winner's index k is clamped by two ReLUs (c = 1 + relu(k - 1) - relu(k - N + 1)),
     its centre x_c = c / N is raised to the powers x_c**2..x_c**d by Mul units (repeated squaring, ceil(log2 d)
@@ -18,7 +18,7 @@ The network (``polymax_net``):
   * the read-out: x = k / N_R (the final grid index over its grid size N_R = (G-1) zoom**R) and the value P(x)
     as the network computed it.
 Mul units are the only multiplications of two activations; they have no parameters, are counted apart
-(``num_mul_units``, ``mul_flops_per_query``) and live in their own layers (``Layer.is_mul``).
+(``num_mul_units``, ``mul_flops_per_query``) and live in their own layers (``ir.Layer.is_mul``).
 
 Number format, and why the comparisons are exact. Everything runs in float64. Let 2**e be the power of two with
 8 * coeff_bound <= 2**e < 16 * coeff_bound and C = 1.25 * 2**e. Since |P| <= S = sum_j |c_j| <= coeff_bound on
@@ -64,8 +64,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mesabench.models.compiled import layers as L
-from mesabench.models.compiled.layers import Expr
+from mesabench.models.compiled import analysis
+from mesabench.models.compiled import gadgets
+from mesabench.models.compiled import ir
+from mesabench.models.compiled import jax_engine
+from mesabench.models.compiled import numpy_engine
+from mesabench.models.compiled import validate
+from mesabench.models.compiled.ir import Expr
 
 MAX_DEGREE = 32
 MAX_GRID_POINTS = 2**20 + 1
@@ -109,6 +114,8 @@ class PolyMaxNet:
   params: list
   stage_layers: tuple[int, ...]
   """Index of the layer whose group "k" holds stage r's winning grid index, for r = 0..R-1."""
+  stages: tuple = ()
+  """The named stages (``Stage``: "grid", "zoom 1", ..., "readout") and the layers each occupies."""
 
   @property
   def offset(self) -> float:
@@ -125,7 +132,7 @@ class PolyMaxNet:
 
   @functools.cached_property
   def _sizes(self) -> dict[str, int]:
-    return L.stack_sizes(self.layers)
+    return analysis.stack_sizes(self.layers)
 
   @property
   def num_params(self) -> int:
@@ -151,11 +158,11 @@ class PolyMaxNet:
     """FLOPs of one query, the same for every polynomial (``coeffs`` is accepted for a uniform interface and
     ignored): 2 per connection, 1 per bias, 1 per ReLU, 1 per Mul unit."""
     del coeffs
-    return L.stack_flops(self.layers)
+    return analysis.stack_flops(self.layers)
 
   def mul_flops_per_query(self) -> int:
     """The Mul units' share of ``flops_per_query`` (one multiplication each)."""
-    return L.stack_flops(self.layers, mul_only=True)
+    return analysis.stack_flops(self.layers, mul_only=True)
 
   # ---------------------------------------------------------------------------------------------- bounds
 
@@ -169,6 +176,24 @@ class PolyMaxNet:
     m2 = np.sum(c * j * (j - 1), axis=-1)
     h = self.spacing(stage)
     return m2 * h * h / 8 + 2 * (self.refine_steps - stage + 1) * eta(self.degree, c.sum(-1), self.exponent)
+
+  # -------------------------------------------------------------------------------------------- validation
+
+  @property
+  def contract(self) -> validate.Contract:
+    """The rules this network keeps: affine + ReLU layers and Mul layers, a linear read-out, weights below 2**52,
+    big-M selects (in the tournaments) gated by 0/1 units. Values are not integers (only their codes are)."""
+    return validate.Contract(integer=False, allow_mul=True, linear_last=True, big_m=None)
+
+  def violations(self, coeffs=None) -> list[validate.Violation]:
+    """Every violation of ``validate``'s rules: the static ones, and, given ``coeffs`` [..., d+1], the select
+    gates' 0/1 values on the activations of those polynomials. An empty list: nothing found."""
+    out = validate.static_violations(self.layers, self.params, self.contract)
+    if coeffs is not None:
+      x, _ = self.inputs(coeffs)
+      out += validate.activation_violations(self.layers, self.params, self.contract, x,
+                                            numpy_engine.trace(self.layers, self.params, x))
+    return out
 
   # -------------------------------------------------------------------------------------------- execution
 
@@ -188,7 +213,7 @@ class PolyMaxNet:
 
   def forward(self, params, x):
     """Outputs [2 (x, value), batch] from inputs [d+1, batch]; pure jnp (affine maps, ReLU, Mul units)."""
-    return L.stack_forward(self.layers, params, x)
+    return jax_engine.stack_forward(self.layers, params, x)
 
   @functools.cached_property
   def _jitted(self):
@@ -198,7 +223,7 @@ class PolyMaxNet:
     """(x, value) for coeffs [..., d+1]: the argmax estimate x in [0, 1] and P(x) as the network computed it
     (within eta of the true P(x)); float64 arrays of the batch shape.
 
-    engine: "numpy" (``layers.stack_forward_numpy``, no compilation) or "jax" (``forward`` jitted in float64
+    engine: "numpy" (``numpy_engine.forward``, no compilation) or "jax" (``forward`` jitted in float64
     under a scoped ``jax.enable_x64(True)``). The two sum in different orders, so values may differ by eta;
     winners differ only when two candidates' values lie within about eta of each other.
     """
@@ -206,7 +231,7 @@ class PolyMaxNet:
       raise ValueError(f"engine must be one of ('numpy', 'jax'), got {engine!r}")
     x, shape = self.inputs(coeffs)
     if engine == "numpy":
-      out = L.stack_forward_numpy(self.layers, self.params, x)
+      out = numpy_engine.forward(self.layers, self.params, x)
     else:
       with jax.enable_x64(True):
         params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), self.params)
@@ -220,7 +245,7 @@ class PolyMaxNet:
   def stage_winners(self, coeffs) -> list[np.ndarray]:
     """[x_0, ..., x_R]: every stage's winner (x_R = ``apply(coeffs)``), from the activations of the numpy engine."""
     x, shape = self.inputs(coeffs)
-    acts = L.stack_forward_trace(self.layers, self.params, x)
+    acts = numpy_engine.trace(self.layers, self.params, x)
     out = []
     for r, li in enumerate(self.stage_layers):
       g = self.layers[li].group("k")
@@ -254,11 +279,170 @@ def _grid_weights(points: Sequence[Fraction], degree: int) -> np.ndarray:
   return np.asarray([[float(z**j) for j in range(degree + 1)] for z in points], np.float64)
 
 
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  """A named stage of the compiled program and the layers it occupies: layers[first:end]."""
+  name: str
+  first: int
+  end: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+  """The constants every stage reads: degree d, grid points G, zoom factor, offset exponent e (C = 1.25 * 2**e)."""
+  degree: int
+  grid_points: int
+  refine_steps: int
+  zoom: int
+  exponent: int
+
+  @property
+  def offset(self) -> float:
+    return 1.25 * 2.0**self.exponent
+
+  @property
+  def signed(self) -> tuple[str, ...]:
+    """The coefficient parts (cp, cn) that the refinement stages read; none without refinement."""
+    return ("cp", "cn") if self.refine_steps > 0 else ()
+
+  def scaled(self, expr: Expr) -> Expr:
+    """y = 2**(52-e) v - 2**52: the integer code of a value v in [2**e, 1.5 * 2**e)."""
+    return 2.0**(52 - self.exponent) * expr - 2.0**52
+
+  def grid_size(self, stage: int) -> int:
+    return (self.grid_points - 1) * self.zoom**stage
+
+
+# ------------------------------------------------------------------------------------------ stage 0: the grid
+
+
+def _grid_layer(lb: ir.LayerBuilder, plan: _Plan) -> None:
+  """v[g] = relu(P(x_g) + C) for every grid point (weights x_g**j correctly rounded), and the coefficients' parts."""
+  d, big_g = plan.degree, plan.grid_points
+  w0 = _grid_weights([Fraction(g, big_g - 1) for g in range(big_g)], d)
+  terms = [("c", np.full(big_g, j), w0[:, j]) for j in range(d + 1)]
+  lb.add("v", Expr(big_g, terms, plan.offset),
+         f"v[g] = relu(P(g/{big_g - 1}) + C) = P(x_g) + C, C = {plan.offset:g} (positive: |P| <= coeff_bound)")
+  if plan.signed:
+    lb.add("cp", Expr.unit("c", d + 1), "relu(c_j), the positive part of each coefficient")
+    lb.add("cn", -Expr.unit("c", d + 1), "relu(-c_j), the negative part (c_j = cp_j - cn_j)")
+
+
+def grid_stage(steps: list, plan: _Plan) -> tuple[Expr, Expr]:
+  """Stage 0: one affine layer evaluates P + C on the G grid points, then a tournament picks the first maximizer.
+  Returns (y, k) over the last layer: the winner's integer code and grid index."""
+  steps.append(functools.partial(_grid_layer, plan=plan))
+  big_g = plan.grid_points
+  return gadgets.tournament(steps, plan.scaled(Expr.unit("v", big_g)), Expr.constant(big_g, np.arange(big_g)),
+                            ir.big_m(big_g), carry=plan.signed)
+
+
+# ---------------------------------------------------------------------------------- stage r >= 1: zoom refinement
+
+
+def _clamp_layer(lb: ir.LayerBuilder, k_prev: Expr, n_prev: int, r: int) -> None:
+  lb.add("k", k_prev, f"k = stage {r - 1}'s winning index (x = k/{n_prev})")
+  lb.add("lo", k_prev - 1, "relu(k - 1)")
+  lb.add("hi", k_prev - (n_prev - 1), f"relu(k - {n_prev - 1}); centre index c = 1 + lo - hi = "
+         f"clamp(k, 1, {n_prev - 1})")
+  lb.carry("cp", "cn")
+
+
+def _centre_layer(lb: ir.LayerBuilder, n_prev: int) -> None:
+  c = 1.0 + Expr.unit("lo", 1) - Expr.unit("hi", 1)
+  lb.add("xc", c * (1.0 / n_prev), f"x_c = relu((1 + lo - hi) / {n_prev}), the window's centre")
+  lb.carry("lo", "hi", "cp", "cn")
+
+
+def _power_layer(mb: ir.MulBuilder, have: int, first: bool, degree: int) -> None:
+  """p[m-1] = x_c**m for m <= min(2 have, d): Mul units x_c**have * x_c**(m - have); the lower powers copied."""
+  src = "xc" if first else "p"
+  old = mb.index(src, np.arange(have))
+  new = np.arange(have + 1, min(2 * have, degree) + 1)  # exponents made here: x**have * x**(m - have)
+  left = np.concatenate([old, mb.index(src, np.full(new.size, have - 1))])
+  right = np.concatenate([np.full(have, -1), mb.index(src, new - have - 1)])
+  mb.add("p", left, right, f"p[m-1] = x_c**m for m <= {have + new.size}: Mul units p[{have}..] = "
+         f"x_c**{have} * x_c**(m - {have}); the rest copied")
+  mb.carry("lo", "hi", "cp", "cn")
+
+
+def _pairs(degree: int) -> list[tuple[int, int]]:
+  """(j, m) for 1 <= m <= j <= d: the products c_j x_c**m a zoom stage forms."""
+  return [(j, m) for j in range(1, degree + 1) for m in range(1, j + 1)]
+
+
+def _product_layer(mb: ir.MulBuilder, degree: int) -> None:
+  pairs = _pairs(degree)
+  pj = np.asarray([j for j, _ in pairs])
+  pm = np.asarray([m for _, m in pairs])
+  for name, src in (("qp", "cp"), ("qn", "cn")):
+    mb.product(name, (src, pj), ("p", pm - 1), f"{name}[j, m] = {src}_j * x_c**m for 1 <= m <= j <= d (Mul units)")
+  mb.carry("cp", "cn", "lo", "hi")
+
+
+def _zoom_layer(lb: ir.LayerBuilder, plan: _Plan, n_prev: int, keep: tuple[str, ...]) -> None:
+  """v[o] = relu(P(x_c + (o - zoom) h) + C), linear in the Mul products with weights C(j, m) delta**(j - m)."""
+  f, d = plan.zoom, plan.degree
+  h_r = Fraction(1, n_prev * f)
+  deltas = [(o - f) * h_r for o in range(2 * f + 1)]
+  count = 2 * f + 1
+  terms = []
+  for j in range(d + 1):  # m = 0: c_j delta**j
+    w = np.asarray([float(dl**j) for dl in deltas])
+    terms += [("cp", np.full(count, j), w), ("cn", np.full(count, j), -w)]
+  for q, (j, m) in enumerate(_pairs(d)):
+    w = np.asarray([float(math.comb(j, m) * dl**(j - m)) for dl in deltas])
+    terms += [("qp", np.full(count, q), w), ("qn", np.full(count, q), -w)]
+  lb.add("v", Expr(count, terms, plan.offset),
+         f"v[o] = relu(P(x_c + (o - {f}) h) + C), h = 1/{n_prev * f}: sum over j, m of C(j, m) "
+         "(o h - f h)**(j - m) c_j x_c**m, linear in the Mul products")
+  lb.carry("lo", "hi", *keep)
+
+
+def zoom_stage(steps: list, plan: _Plan, r: int, k_prev: Expr) -> tuple[Expr, Expr]:
+  """Stage r >= 1: clamp the previous winner's index into [1, N_{r-1} - 1] (two ReLUs), raise the centre x_c to
+  the powers 2..d (Mul layers, repeated squaring), form c_j x_c**m (one Mul layer), evaluate the 2 zoom + 1 points
+  of the finer grid in ONE affine layer, and run a tournament. Returns (y, k) over the last layer: the winner's
+  integer code and its index on the grid of stage r (N_r = N_{r-1} zoom)."""
+  n_prev = plan.grid_size(r - 1)
+  keep = () if r == plan.refine_steps else plan.signed
+  f, d = plan.zoom, plan.degree
+  steps.append(functools.partial(_clamp_layer, k_prev=k_prev, n_prev=n_prev, r=r))
+  steps.append(functools.partial(_centre_layer, n_prev=n_prev))
+  have, first = 1, True
+  while have < d or first:
+    steps.append(ir.mul_step(functools.partial(_power_layer, have=have, first=first, degree=d)))
+    have, first = min(2 * have, d), False
+  steps.append(ir.mul_step(functools.partial(_product_layer, degree=d)))
+  steps.append(functools.partial(_zoom_layer, plan=plan, n_prev=n_prev, keep=keep))
+  count = 2 * f + 1
+  k_fine = Expr(count, [("lo", np.zeros(count, np.int64), float(f)),
+                        ("hi", np.zeros(count, np.int64), -float(f))], np.arange(count, dtype=np.float64))
+  return gadgets.tournament(steps, plan.scaled(Expr.unit("v", count)), k_fine, ir.big_m(n_prev * f), carry=keep)
+
+
+# --------------------------------------------------------------------------------------------------- read-out
+
+
+def _readout_layer(lb: ir.LayerBuilder, plan: _Plan, y: Expr, k: Expr) -> None:
+  n_last = plan.grid_size(plan.refine_steps)
+  lb.add("x", k * (1.0 / n_last), f"x = k / {n_last}: the answer")
+  lb.add("value", y * 2.0**(plan.exponent - 52) + (2.0**plan.exponent - plan.offset),
+         "P(x) = v - C = 2**(e-52) y + 2**e - C, as computed by the network")
+
+
+def readout_stage(steps: list, plan: _Plan, y: Expr, k: Expr) -> None:
+  """The output layer (no ReLU): x = k / N_R and the network's value P(x)."""
+  steps.append(functools.partial(_readout_layer, plan=plan, y=y, k=k))
+
+
 def polymax_net(grid_points: int, degree: int, refine_steps: int = 0, zoom: int = 4,
                 coeff_bound: float | None = None) -> PolyMaxNet:
   """The compiled PolyMax network: grid search over ``grid_points`` points of [0, 1] for polynomials of degree
   ``degree`` (1..32), then ``refine_steps`` zoom stages of 2 * ``zoom`` + 1 points each (the spacing shrinks by
   ``zoom`` per stage). ``coeff_bound``: the largest sum_j |c_j| the network accepts (default 2 * 3**degree).
+
+  Stages (``PolyMaxNet.stages``): "grid" (``grid_stage``), "zoom 1" .. "zoom R" (``zoom_stage``), "readout".
 
   Error bound (module docstring): regret <= sum_j j (j-1) |c_j| h**2 / 8 + 2 (R + 1) eta with h = 1/(G-1)
   always, and with h = 1/((G-1) zoom**r) once stage r's window holds the maximizer. Sizes: about
@@ -268,114 +452,23 @@ def polymax_net(grid_points: int, degree: int, refine_steps: int = 0, zoom: int 
   d - 1 + d (d + 1) Mul units (powers of the centre, then the products c_j x_c**m).
   """
   coeff_bound = _validate(grid_points, degree, refine_steps, zoom, coeff_bound)
-  d, big_g, f = degree, grid_points, zoom
-  exponent = math.ceil(math.log2(8.0 * coeff_bound))
-  offset = 1.25 * 2.0**exponent
-  scale = 2.0**(52 - exponent)
+  plan = _Plan(degree=degree, grid_points=grid_points, refine_steps=refine_steps, zoom=zoom,
+               exponent=math.ceil(math.log2(8.0 * coeff_bound)))
   steps: list = []
-  stage_layers: list[int] = []
-  signed = refine_steps > 0
-  sign_groups = ("cp", "cn") if signed else ()
-
-  def scaled(expr: Expr) -> Expr:
-    """y = 2**(52-e) v - 2**52: the integer code of a value v in [2**e, 1.5 * 2**e)."""
-    return scale * expr - 2.0**52
-
-  # Stage 0: one affine layer evaluates the grid.
-  w0 = _grid_weights([Fraction(g, big_g - 1) for g in range(big_g)], d)
-
-  def grid_layer(lb):
-    terms = [("c", np.full(big_g, j), w0[:, j]) for j in range(d + 1)]
-    lb.add("v", Expr(big_g, terms, offset),
-           f"v[g] = relu(P(g/{big_g - 1}) + C) = P(x_g) + C, C = {offset:g} (positive: |P| <= coeff_bound)")
-    if signed:
-      lb.add("cp", Expr.unit("c", d + 1), "relu(c_j), the positive part of each coefficient")
-      lb.add("cn", -Expr.unit("c", d + 1), "relu(-c_j), the negative part (c_j = cp_j - cn_j)")
-  steps.append(grid_layer)
-  y_win, k_win = L.tournament(steps, scaled(Expr.unit("v", big_g)), Expr.constant(big_g, np.arange(big_g)),
-                              L.big_m(big_g), carry=sign_groups)
-
+  stages: list[Stage] = []
+  y, k = grid_stage(steps, plan)
+  stages.append(Stage("grid", 0, len(steps)))
   for r in range(1, refine_steps + 1):
-    n_prev = (big_g - 1) * f**(r - 1)
-    last = r == refine_steps
-    keep = () if last else sign_groups
-    k_prev = k_win
-
-    def clamp_layer(lb, k_prev=k_prev, n_prev=n_prev, r=r):
-      lb.add("k", k_prev, f"k = stage {r - 1}'s winning index (x = k/{n_prev})")
-      lb.add("lo", k_prev - 1, "relu(k - 1)")
-      lb.add("hi", k_prev - (n_prev - 1), f"relu(k - {n_prev - 1}); centre index c = 1 + lo - hi = "
-             f"clamp(k, 1, {n_prev - 1})")
-      lb.carry("cp", "cn")
-    stage_layers.append(len(steps))
-    steps.append(clamp_layer)
-
-    def centre_layer(lb, n_prev=n_prev):
-      c = 1.0 + Expr.unit("lo", 1) - Expr.unit("hi", 1)
-      lb.add("xc", c * (1.0 / n_prev), f"x_c = relu((1 + lo - hi) / {n_prev}), the window's centre")
-      lb.carry("lo", "hi", "cp", "cn")
-    steps.append(centre_layer)
-
-    # Powers x_c**1..x_c**d by repeated squaring: after layer t, p holds x_c**1..x_c**min(2**t, d).
-    have = 1
-    first = True
-    while have < d or first:
-      def power_layer(mb, have=have, first=first):
-        src = "xc" if first else "p"
-        old = mb.index(src, np.arange(have))
-        new = np.arange(have + 1, min(2 * have, d) + 1)  # exponents made here: x**have * x**(m - have)
-        left = np.concatenate([old, mb.index(src, np.full(new.size, have - 1))])
-        right = np.concatenate([np.full(have, -1), mb.index(src, new - have - 1)])
-        mb.add("p", left, right, f"p[m-1] = x_c**m for m <= {have + new.size}: Mul units p[{have}..] = "
-               f"x_c**{have} * x_c**(m - {have}); the rest copied")
-        mb.carry("lo", "hi", "cp", "cn")
-      steps.append(L.mul_step(power_layer))
-      have = min(2 * have, d)
-      first = False
-
-    pairs = [(j, m) for j in range(1, d + 1) for m in range(1, j + 1)]
-    pj = np.asarray([j for j, _ in pairs])
-    pm = np.asarray([m for _, m in pairs])
-
-    def product_layer(mb, keep=keep):
-      for name, src in (("qp", "cp"), ("qn", "cn")):
-        mb.product(name, (src, pj), ("p", pm - 1),
-                   f"{name}[j, m] = {src}_j * x_c**m for 1 <= m <= j <= d (Mul units)")
-      mb.carry("cp", "cn", "lo", "hi")
-    steps.append(L.mul_step(product_layer))
-
-    h_r = Fraction(1, n_prev * f)
-    deltas = [(o - f) * h_r for o in range(2 * f + 1)]
-    count = 2 * f + 1
-
-    def zoom_layer(lb, deltas=deltas, keep=keep, r=r, n_prev=n_prev):
-      terms = []
-      for j in range(d + 1):  # m = 0: c_j delta**j
-        w = np.asarray([float(dl**j) for dl in deltas])
-        terms += [("cp", np.full(count, j), w), ("cn", np.full(count, j), -w)]
-      for q, (j, m) in enumerate(pairs):
-        w = np.asarray([float(math.comb(j, m) * dl**(j - m)) for dl in deltas])
-        terms += [("qp", np.full(count, q), w), ("qn", np.full(count, q), -w)]
-      lb.add("v", Expr(count, terms, offset),
-             f"v[o] = relu(P(x_c + (o - {f}) h) + C), h = 1/{n_prev * f}: sum over j, m of C(j, m) "
-             "(o h - f h)**(j - m) c_j x_c**m, linear in the Mul products")
-      lb.carry("lo", "hi", *keep)
-    steps.append(zoom_layer)
-    k_fine = Expr(count, [("lo", np.zeros(count, np.int64), float(f)),
-                          ("hi", np.zeros(count, np.int64), -float(f))], np.arange(count, dtype=np.float64))
-    y_win, k_win = L.tournament(steps, scaled(Expr.unit("v", count)), k_fine, L.big_m(n_prev * f), carry=keep)
-
-  n_last = (big_g - 1) * f**refine_steps
-
-  def readout(lb):
-    lb.add("x", k_win * (1.0 / n_last), f"x = k / {n_last}: the answer")
-    lb.add("value", y_win * 2.0**(exponent - 52) + (2.0**exponent - offset),
-           "P(x) = v - C = 2**(e-52) y + 2**e - C, as computed by the network")
-  steps.append(readout)
-  layers, params, _ = L.build_stack({"c": (0, d + 1)}, steps)
+    start = len(steps)
+    y, k = zoom_stage(steps, plan, r, k)
+    stages.append(Stage(f"zoom {r}", start, len(steps)))
+  readout_stage(steps, plan, y, k)
+  stages.append(Stage("readout", len(steps) - 1, len(steps)))
+  layers, params, _ = ir.build_stack({"c": (0, degree + 1)}, steps)
   layers[-1] = dataclasses.replace(layers[-1], relu=False)
-  return PolyMaxNet(grid_points=big_g, degree=d, refine_steps=refine_steps, zoom=f, coeff_bound=coeff_bound,
-                    exponent=exponent, layers=layers, params=params, stage_layers=tuple(stage_layers))
+  return PolyMaxNet(grid_points=grid_points, degree=degree, refine_steps=refine_steps, zoom=zoom,
+                    coeff_bound=coeff_bound, exponent=plan.exponent, layers=layers, params=params,
+                    stage_layers=tuple(s.first for s in stages[1:-1]), stages=tuple(stages))
 
 
 def reference_program(coeffs, grid_points: int, refine_steps: int = 0, zoom: int = 4) -> np.ndarray:

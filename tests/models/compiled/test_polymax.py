@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from mesabench import tasks
-from mesabench.benchmarks import compiled as bench
 from mesabench.models import costs
-from mesabench.models.compiled import layers as L
+from mesabench.models.compiled import analysis
+from mesabench.models.compiled import jax_engine
+from mesabench.models.compiled import validate
 from mesabench.models.compiled import modsearch as ms
 from mesabench.models.compiled import polymax as pm
 from mesabench.models.compiled import polymax_net
@@ -113,8 +114,9 @@ def test_only_affine_relu_layers_and_named_mul_units():
     x, _ = net.inputs(np.asarray([[0.1, 0.5, -0.7, 0.2], [0.0, 1.0, 0.0, -1.0]]))
     with jax.enable_x64(True):
       jaxpr = jax.make_jaxpr(net.forward)(net.params, x)
-    prims = L.primitives(jaxpr)
-    assert prims <= L.ALLOWED_PRIMITIVES, prims - L.ALLOWED_PRIMITIVES
+    prims = analysis.primitives(jaxpr)
+    assert prims <= jax_engine.ALLOWED_PRIMITIVES, prims - jax_engine.ALLOWED_PRIMITIVES
+    assert validate.primitive_violations(prims) == [] and net.violations(x.T) == []
     assert not prims & {"lt", "gt", "ge", "le", "eq", "select_n", "floor", "div", "rem", "while", "cond", "scan"}
     for i, (layer, p) in enumerate(zip(net.layers, net.params)):
       if layer.is_mul:  # products of two activations or copies; no parameters
@@ -153,28 +155,6 @@ def test_engines_agree_and_a_wrong_weight_is_caught(problems):
   net.params[0]["b"] = b
   wrong = net.apply(c)
   assert not np.array_equal(wrong, x) and np.mean(np.abs(wrong - 5 / 16) <= 1 / 16) > 0.3
-
-
-def test_size_law_grows_linearly_in_g():
-  result = bench.polymax_size_law(max_log2=12, min_log2=3, degree=DEGREE, refine_steps=(0, 2))
-  assert abs(result["refine"]["0"]["exponents"]["num_params"] - 1.0) <= 0.05
-  assert abs(result["refine"]["0"]["exponents"]["flops_per_query"] - 1.0) <= 0.05
-  assert result["refine"]["0"]["series"]["num_mul_units"] == [0] * len(result["grid_points"])
-  # Refinement adds a constant number of parameters (and 2 (d-1 + d(d+1)) Mul units), and divides the
-  # conditional bound by zoom**(2R).
-  assert result["refine"]["2"]["series"]["num_mul_units"] == [2 * (5 + 42)] * len(result["grid_points"])
-  p0, p2 = result["refine"]["0"]["series"]["num_params"], result["refine"]["2"]["series"]["num_params"]
-  # The extra parameters: the zoom stages' own (constant) plus the coefficients' parts carried through the
-  # stage-0 tournament, whose depth grows by 3 layers per doubling of G: a constant increment per doubling.
-  assert len(set(np.diff(np.subtract(p2, p0)))) == 1 and p2[-1] - p0[-1] < 0.05 * p0[-1]
-  b0, b2 = result["refine"]["0"]["bound_per_m2"], result["refine"]["2"]["bound_per_m2"]
-  assert np.allclose(np.divide(b0, b2), 4.0**4)
-
-
-def test_explain_polymax():
-  text = bench.explain_polymax(grid_points=9, refine_steps=1, coeffs=[-0.0225, 0.335, -1.2025, 1.9, -1.0])
-  assert "v[0..8]" in text and "Mul" in text
-  assert "stage 0 winner" in text and "oracle" in text
 
 
 def test_bad_arguments_raise():

@@ -1,28 +1,20 @@
-"""The compiled ModSearch networks equal the seed's loop (tracr-style), are affine-then-ReLU only, and obey their size law."""
+"""The compiled ModSearch networks equal the seed's loop (tracr-style: the compiled model equals the program), are
+affine-then-ReLU only, keep the validator's rules, and count their sizes exactly."""
 import jax
 import numpy as np
 import pytest
 
-from mesabench.benchmarks import compiled as bench
 from mesabench.kernels import modsearch as kernel
 from mesabench.models import costs
-from mesabench.models.compiled import layers as L
+from mesabench.models.compiled import analysis
+from mesabench.models.compiled import jax_engine
+from mesabench.models.compiled import numpy_engine
+from mesabench.models.compiled import validate
 from mesabench.models.compiled import modsearch as ms
+from tests.models.compiled.reference import python_loop
 
 N_ALL = 20_000
 SMALL = N_ALL  # n_max of the networks checked on every n <= 20,000
-
-
-def python_loop(n: int) -> int:
-  """The seed's program written out again, independently of the package (K from Python integers)."""
-  big_k = 0
-  while (big_k + 1)**10 <= n**7:
-    big_k += 1
-  k = 0
-  for i in range(1, big_k + 1):
-    if (i * i) % n > (k * k) % n:
-      k = i
-  return k
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +62,9 @@ def test_edge_n_is_2_pow_30_in_float64():
   n = np.asarray([2**30, 2**30 - 1, 2**30 - 2])
   expected = np.asarray(kernel.search_reference(n.astype(np.int32), "brute")[0])
   assert np.array_equal(net.apply(n), expected)
-  acts = L.stack_forward_trace(net.layers, net.params, net.inputs(n))
-  L.check_exact_range(acts)
+  x = net.inputs(n)
+  acts = numpy_engine.trace(net.layers, net.params, x)
+  assert validate.activation_violations(net.layers, net.params, net.contract, x, acts) == []
   assert max(float(np.max(np.abs(a))) for a in acts) >= 2**42
 
 
@@ -81,20 +74,14 @@ def test_forward_contains_only_affine_and_relu_primitives(arch):
   x = net.inputs(np.arange(1, 9))
   with jax.enable_x64(True):
     jaxpr = jax.make_jaxpr(lambda p, x: net.forward(p, x, steps=8))(net.params, x)
-  prims = L.primitives(jaxpr)
-  assert prims <= L.ALLOWED_PRIMITIVES, prims - L.ALLOWED_PRIMITIVES
+  prims = analysis.primitives(jaxpr)
+  assert prims <= jax_engine.ALLOWED_PRIMITIVES, prims - jax_engine.ALLOWED_PRIMITIVES
+  assert validate.primitive_violations(prims) == []
   assert not prims & {"lt", "gt", "ge", "le", "eq", "select_n", "floor", "div", "rem", "while", "cond"}
   # Every layer is affine (then ReLU): only the read-out may skip the ReLU, and every weight is an integer.
   for layer, p in zip(net.layers, net.params["cell"] if arch in ("recurrent", "unrolled") else net.params):
     assert layer.relu
     assert np.all(np.asarray(p["w"]) == np.round(p["w"])) and np.all(np.asarray(p["b"]) == np.round(p["b"]))
-
-
-def test_jax_and_numpy_engines_agree_on_one_pass_nets():
-  n = np.arange(1, 65)
-  for arch in ("wide", "banded"):
-    net = ms.modsearch_net(arch, 64)
-    assert np.array_equal(net.apply(n, engine="jax"), net.apply(n, engine="numpy"))
 
 
 @pytest.mark.parametrize("arch", ms.ARCHS)
@@ -122,40 +109,6 @@ def test_a_wrong_weight_is_caught():
   assert not np.array_equal(net.apply(n), good)
 
 
-def test_size_law_exponents():
-  result = bench.size_law(max_exp=22, min_exp=8, progress=False)
-  exps = {a: d["exponents"] for a, d in result["archs"].items()}
-  assert abs(exps["recurrent"]["num_params"] - 0.0) <= 0.05
-  assert abs(exps["unrolled"]["num_params"] - 0.7) <= 0.05
-  assert abs(exps["wide"]["num_params"] - 0.7) <= 0.05
-  # Banded: n**0.4 bands times log2(K) digits of the restoring square root; per digit the law is n**0.4.
-  assert abs(exps["banded"]["num_params_per_digit"] - 0.4) <= 0.05
-  assert 0.4 < exps["banded"]["num_params"] <= 0.6
-  assert abs(exps["recurrent"]["flops_per_query"] - 0.7) <= 0.05
-  assert exps["wide"]["depth"] < 0.2 and abs(exps["unrolled"]["depth"] - 0.7) <= 0.05
-  assert abs(result["table"]["exponent"] - 1.0) <= 0.1
-  # The recurrent cell beats the table almost at once; the others only once the table has grown.
-  # (153 float64 parameters = 9,792 bits: the table of n_max * 8 bits is that large at n_max = 1,224.)
-  assert result["archs"]["recurrent"]["crossover_n_max"] == pytest.approx(1224, rel=0.01)
-  assert result["archs"]["banded"]["crossover_n_max"] is not None
-
-
-def test_crossover_interpolates():
-  grid = [2**e for e in range(4, 9)]
-  assert bench.crossover(grid, [10, 10, 10, 10, 10], [1, 2, 4, 8, 16]) == pytest.approx(2**7 * 2**(5 / 8 - 0.0),
-                                                                                         rel=0.3)
-  assert bench.crossover(grid, [10] * 5, [1] * 5) is None
-  assert bench.crossover(grid, [1] * 5, [10] * 5) == 16.0
-
-
-def test_explain_recurrent_1024():
-  text = bench.explain("recurrent", 1024, steps=2)
-  assert "K = kmax(n) = 128" in text
-  assert "u        = relu(2*i + s + 1)" in text
-  assert "step 2 L6" in text and "step 3 L6" not in text
-  assert "network k = 45, seed loop k = 45: equal" in text and python_loop(1024) == 45
-
-
 def test_bad_arguments_raise():
   with pytest.raises(ValueError, match="arch"):
     ms.modsearch_net("transformer", 64)
@@ -170,3 +123,18 @@ def test_bad_arguments_raise():
     net.apply(np.asarray([0]))
   with pytest.raises(ValueError, match="engine"):
     net.apply(np.asarray([5]), engine="gpu")
+
+
+@pytest.mark.parametrize("arch", ms.ARCHS)
+def test_every_arch_keeps_the_validator_rules(arch):
+  """No violation, static or on the activations of every n <= 300 and the top edge (n = n_max)."""
+  net = ms.modsearch_net(arch, 300)
+  assert net.violations(np.arange(1, 301)) == []
+  # Every select is gated: the big-M weight M occurs only on gate entries, and there are gates in every arch.
+  layers = net.layers + ([net.init_layer, net.readout_layer] if arch in ("recurrent", "unrolled") else [])
+  assert any(l.gates is not None and l.gates.any() for l in layers)
+
+
+def test_banded_keeps_the_rules_at_n_max_2_pow_30():
+  net = ms.modsearch_net("banded", 2**30)
+  assert net.violations(np.asarray([2**30, 2**30 - 1, 2**29 + 12345, 1])) == []
