@@ -49,7 +49,7 @@ def test_mul_builder_and_errors():
   mb = ir.MulBuilder({"p": (0, 3), "q": (3, 2)})
   mb.product("r", ("p", [0, 2]), ("q", [1, 0]), "p0 q1, p2 q0")
   mb.carry("q")
-  layer, p, layout = mb.build()
+  layer, _, _ = mb.build()
   assert layer.is_mul and layer.num_mul_units == 2 and layer.num_connections == 0
   np.testing.assert_array_equal(layer.left, [0, 2, 3, 4])
   np.testing.assert_array_equal(layer.right, [4, 3, -1, -1])

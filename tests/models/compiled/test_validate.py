@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from mesabench.models.compiled import analysis
-from mesabench.models.compiled import ir
 from mesabench.models.compiled import modsearch as ms
 from mesabench.models.compiled import numpy_engine
 from mesabench.models.compiled import polymax as pm
