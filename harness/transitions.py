@@ -72,7 +72,7 @@ BITS_PER_PARAM = 4.0
 """The storage a parameter is credited with when comparing an answer table with a model (issue 11, section 3)."""
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "modsearch": {"task": "ModSearch-v0", "task_params": {"bits": 16}, "widths": [16, 64, 256],
+    "modsearch": {"task": "ModSearch-v0", "task_params": {"bits": 16}, "widths": [4, 16, 32],
                   "pool_sizes": [64, 256, 1024, 4096, 16384], "seeds": [0, 1, 2]},
     "modsearch-smoke": {"task": "ModSearch-v0", "task_params": {"bits": 10}, "widths": [4, 16, 64, 256],
                         "pool_sizes": [16, 32, 64, 128, 256, 512], "seeds": [0, 1, 2]},
@@ -80,8 +80,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "pool_sizes": [16, 32, 64, 128, 256, 512, 1024, 2048, 4096], "seeds": [0, 1, 2, 3, 4]},
 }
 """Named diagram configurations (task, task parameters, model widths, pool sizes, seeds) the binary starts from.
-"modsearch" is issue 11's regime where memorizing everything is impossible (bits 16: an answer table of about
-7e5 bits against at most 4e5 bits in 1e5 parameters); "modsearch-smoke" the quick bits-10 preset."""
+"modsearch" is issue 11's regime where memorizing everything is impossible: at bits 16 the answer table holds
+6.7e5 bits, and the mlp widths 4 / 16 / 32 (depth 2, classes head: 1.2e4 / 4.1e4 / 8.0e4 parameters) store at most
+0.5e5 / 1.6e5 / 3.2e5 bits at 4 bits per parameter (width 64 would reach 6.3e5). "modsearch-smoke" is the quick
+bits-10 preset (a 6.6e3-bit table: every model can store it)."""
 
 
 def _check_fraction(name, v, lo_open, hi_open, lo=0.0, hi=1.0):
@@ -657,7 +659,7 @@ def capacity(sweeps: Sequence[Sweep], memorizers: Sequence[Sweep], answer_bits: 
 # --------------------------------------------------------------------------------------------- harness adapter
 
 
-def sweep_from_results(results: Sequence[Mapping[str, Any]], pool_sizes, seeds, *, success_metric: str,
+def sweep_from_results(results: Sequence[train.RunResult], pool_sizes, seeds, *, success_metric: str,
                        stratum: str | None = None, label: str = "") -> Sweep:
   """A Sweep from ``harness.train.run_experiment`` results ordered by pool size, then seed. ``success_metric`` is
   the task's (``task.success_metric``); ``stratum`` names the split "stratum:<name>" whose loss is the search
@@ -667,26 +669,29 @@ def sweep_from_results(results: Sequence[Mapping[str, Any]], pool_sizes, seeds, 
     raise ValueError(f"results must hold len(pool_sizes) * len(seeds) = {p * s} runs, got {len(results)}")
 
   def grid(split, metric):
-    vals = [r["splits"].get(split, {}).get(metric, math.nan) for r in results]
-    return np.asarray(vals, np.float64).reshape(p, s)
+    vals = [r.splits.get(split, {}).get(metric, math.nan) for r in results]
+    return np.asarray([math.nan if v is None else v for v in vals], np.float64).reshape(p, s)
 
-  comp = results[0]["compute"]
+  comp = results[0].compute
   return Sweep(np.asarray(pool_sizes), grid("pool", "loss"), grid("heldout", "loss"), grid("pool", success_metric),
                grid("heldout", success_metric), int(comp["params"]), label,
                stratum_loss=None if stratum is None else grid("stratum:" + stratum, "loss"),
                flops=float(comp.get("flops_per_example", math.nan)))
 
 
-def harness_measure(task, model, train_config, *, label: str = "", stratum: str | None = None) -> Measure:
+def harness_measure(task, model, train_config, *, label: str = "", stratum: str | None = None,
+                    keep_params: bool = False) -> Measure:
   """A ``Measure`` that trains ``model`` on ``task`` through ``harness.train.run_experiment``: every (pool size,
-  seed) run of one call in ONE vmapped jit. Records each call's timing and results in ``measure.calls``."""
+  seed) run of one call in ONE vmapped jit. Records each call's timing and ``RunResult``s in ``measure.calls``
+  (with the trained parameters when ``keep_params``: ``harness_classifier`` then judges them without training
+  again)."""
   calls = []
 
   def measure(pool_sizes, seeds):
     runs = [train.Run(int(s), int(n)) for n in pool_sizes for s in seeds]
     t0 = time.perf_counter()
-    results = train.run_experiment(task, model, runs, train_config)
-    calls.append({"runs": len(runs), "seconds": time.perf_counter() - t0, "timing": results[0]["timing"],
+    results = train.run_experiment(task, model, runs, train_config, keep_params=keep_params)
+    calls.append({"runs": len(runs), "seconds": time.perf_counter() - t0, "timing": results[0].timing,
                   "results": results})
     return sweep_from_results(results, pool_sizes, seeds, success_metric=task.success_metric, stratum=stratum,
                               label=label)
@@ -714,21 +719,30 @@ def verdict_of(result) -> str:
   return v
 
 
-def harness_classifier(task, model, train_config, classify: Callable[..., Any], *, seed: int = 0) -> Classifier:
-  """A ``Classifier``: trains the (pool size, seed) runs through the harness (one vmapped call; the same runs as
-  ``harness_measure``'s, so the same parameters up to vmap batching) and asks ``classify(task, predict, seed=seed)``
-  for each run's combined verdict. Records timing in ``classifier.calls``."""
+def harness_classifier(task, model, train_config, classify: Callable[..., Any], *, measure: Measure | None = None,
+                       seed: int = 0) -> Classifier:
+  """A ``Classifier``: asks ``classify(task, predict, seed=seed, pool=<the run's training pool>)`` for the combined
+  verdict of each (pool size, seed) run. The parameters come from ``measure.calls`` (a ``harness_measure`` with
+  ``keep_params``) when every run is there; otherwise the runs are trained again through the harness (one vmapped
+  call, the same runs, so the same parameters up to vmap batching). Records timing in ``classifier.calls``."""
   calls = []
 
   def classifier(pool_sizes, seeds):
     runs = [train.Run(int(s), int(n)) for n in pool_sizes for s in seeds]
     t0 = time.perf_counter()
-    trained = train.train_runs(task, model, runs, train_config)
-    out = []
-    for i in range(len(runs)):
-      params = jax.tree_util.tree_map(lambda a: a[i], trained.params)
-      out.append(verdict_of(classify(task, model_predict(model, params), seed=seed)))
-    calls.append({"runs": len(runs), "seconds": time.perf_counter() - t0})
+    data = train.prepare_data(task, runs, train_config)
+    stored = {(r.pool_size, r.seed): r.params for call in getattr(measure, "calls", ()) for r in call["results"]
+              if r.params is not None}
+    if all((r.pool_size, r.seed) in stored for r in runs):
+      params = [stored[(r.pool_size, r.seed)] for r in runs]
+      retrained = False
+    else:
+      stacked = train.train_runs(task, model, runs, train_config, data=data).params
+      params = [jax.tree_util.tree_map(lambda a, i=i: a[i], stacked) for i in range(len(runs))]
+      retrained = True
+    out = [verdict_of(classify(task, model_predict(model, p), seed=seed, pool=data.pools[i]))
+           for i, p in enumerate(params)]
+    calls.append({"runs": len(runs), "seconds": time.perf_counter() - t0, "retrained": retrained})
     return np.asarray(out, object).reshape(len(pool_sizes), len(seeds))
 
   classifier.calls = calls
@@ -759,17 +773,19 @@ def leaderboard_entries(task, model, train_config, calls, seeds) -> list[dict[st
   task_desc = {"id": task.task_id, "params": task.params()}
   model_desc = {"id": model.model_id, "config": model.config_dict()}
   train_desc = train_config.to_dict()
-  by_size: dict[int, dict[int, dict[str, Any]]] = {}
+  by_size: dict[int, dict[int, train.RunResult]] = {}
   for call in calls:
     for r in call["results"]:
-      by_size.setdefault(int(r["pool_size"]), {})[int(r["seed"])] = r
+      by_size.setdefault(int(r.pool_size), {})[int(r.seed)] = r
   entries = []
   for n in sorted(by_size):
     if not all(int(s) in by_size[n] for s in seeds):
       continue
     runs = [by_size[n][int(s)] for s in seeds]
     cmd = suite.entry_command(task_desc, model_desc, train_desc, n, list(seeds))
-    entries.append(leaderboard.make_entry(task_desc, model_desc, train_desc, n, list(seeds), runs, cmd))
+    entries.append(leaderboard.make_entry(task_desc, model_desc, train_desc, n, list(seeds), runs, cmd,
+                                          success_metric=task.success_metric,
+                                          metric_directions=dict(task.metric_directions)))
   return entries
 
 
@@ -835,14 +851,15 @@ def run_phase_diagram(*, task, model_id: str, sizes: Sequence[dict[str, Any]], p
   grid = sorted(int(n) for n in pool_sizes)
 
   def ref_measure(model):
-    return cached_measure(harness_measure(task, model, train_config, label=model_label(model), stratum=stratum))
+    return cached_measure(harness_measure(task, model, train_config, label=model_label(model), stratum=stratum,
+                                          keep_params=with_search))
 
   mem_measures = [ref_measure(m) for m in refs["memorizers"]]
   heu_measures = [ref_measure(h) for h in refs["heuristics"]] if with_search else []
   classifiers = []
 
   def transition(model, measure):
-    clf = harness_classifier(task, model, train_config, classify, seed=0) if with_search else None
+    clf = harness_classifier(task, model, train_config, classify, measure=measure) if with_search else None
     if clf is not None:
       classifiers.append(clf)
     return find_transition(measure, mem_measures, grid, seeds, heuristics=heu_measures, classifier=clf,
@@ -861,7 +878,7 @@ def run_phase_diagram(*, task, model_id: str, sizes: Sequence[dict[str, Any]], p
   for cfg in sizes:
     model = models.make(model_id, task.spec, **cfg)
     label = model_label(model)
-    measure = harness_measure(task, model, train_config, label=label, stratum=stratum)
+    measure = harness_measure(task, model, train_config, label=label, stratum=stratum, keep_params=with_search)
     t0 = time.perf_counter()
     n_classify = len(classifiers)
     result = transition(model, measure)

@@ -294,22 +294,31 @@ def test_harness_classifier_hands_classify_the_trained_model():
   cfg = train.TrainConfig(steps=0, eval_size=64, curve_points=1)
   seen = []
 
-  def classify(t, predict, *, seed=0):
+  def classify(t, predict, *, seed=0, pool=None):
+    assert pool is not None and pool.size in (16, 32)  # the run's own training pool
     batch = t.sample(jax.random.key(seed + 11), 64)
     acc = float(np.mean(np.asarray(t.score(batch, predict(batch.inputs))[t.success_metric])))
     seen.append(acc)
     return "searcher" if acc == 1.0 else "memorizer"
 
   for model_id, want in (("search", "searcher"), ("lookup", "memorizer")):
-    clf = tr.harness_classifier(task, models.make(model_id, task.spec), cfg, classify)
+    model = models.make(model_id, task.spec)
+    clf = tr.harness_classifier(task, model, cfg, classify)
     got = clf([16, 32], [0, 1])
     assert got.shape == (2, 2) and set(got.ravel().tolist()) == {want}, (model_id, seen)
+    assert clf.calls[-1]["retrained"]
+  # with a measure that kept its parameters, the same verdicts come without training again
+  measure = tr.harness_measure(task, models.make("lookup", task.spec), cfg, keep_params=True)
+  measure([16, 32], [0, 1])
+  clf = tr.harness_classifier(task, models.make("lookup", task.spec), cfg, classify, measure=measure)
+  assert set(clf([32], [0, 1]).ravel().tolist()) == {"memorizer"} and not clf.calls[-1]["retrained"]
 
 
 def test_sweep_reads_the_tasks_success_metric():
-  results = [{"compute": {"params": 7, "flops_per_example": 3.0},
-              "splits": {"pool": {"loss": 0.1, "hit": h}, "heldout": {"loss": 0.2, "hit": h / 2},
-                         "stratum:hard": {"loss": 0.4}}} for h in (0.5, 1.0)]
+  results = [train.RunResult(seed=s, pool_size=16, diverged_step=None, curve={}, timing={},
+                             compute={"params": 7, "flops_per_example": 3.0},
+                             splits={"pool": {"loss": 0.1, "hit": h}, "heldout": {"loss": 0.2, "hit": h / 2},
+                                     "stratum:hard": {"loss": 0.4}}) for s, h in ((0, 0.5), (1, 1.0))]
   sweep = tr.sweep_from_results(results, [16], [0, 1], success_metric="hit", stratum="hard")
   np.testing.assert_allclose(sweep.seen_success, [[0.5, 1.0]])
   np.testing.assert_allclose(sweep.unseen_success, [[0.25, 0.5]])
@@ -324,7 +333,7 @@ def test_run_phase_diagram_writes_both_transitions(tmp_path):
 
   task = tasks.make("ModSearch-v0", bits=6)
   cfg = train.TrainConfig(steps=20, eval_size=32, curve_points=1)
-  stub = lambda t, predict, seed=0: "memorizer"
+  stub = lambda t, predict, seed=0, pool=None: "memorizer"
   diagram = tr.run_phase_diagram(task=task, model_id="mlp", sizes=[{"width": 8, "depth": 1}], pool_sizes=[8, 16],
                                  seeds=[0, 1], train_config=cfg, refine_steps=0, classify=stub,
                                  num_resamples=50, progress=lambda s: None)
