@@ -9,8 +9,9 @@
   * "weight_range": every |weight| and |bias| is below 2**52 (integer contracts; else finite);
   * "big_m": every big-M select entry (``ir.Layer.gates``) reads a unit that is provably 0/1 from the structure: a
     step relu(e + 1) - relu(e) of two units with one affine map e and biases one apart, an AND relu(s_1 + ... +
-    s_k - (k - 1)) of such steps, or a copy (weight 1, bias 0) of a 0/1 unit; and, when ``contract.big_m`` is
-    given, every weight of magnitude >= big_m is such a select entry;
+    s_k - (k - 1)) of such steps, or a copy (weight 1, bias 0) of a 0/1 unit (the proof takes e to be an integer,
+    which the exact_range rule checks on activations); and, when ``contract.big_m`` is given, every weight of
+    magnitude >= big_m is such a select entry;
   and, given ``activations`` (every layer's output on some inputs, e.g. from ``numpy_engine.trace``; pass the
   inputs as ``inputs``):
   * "exact_range" (``contract.integer``): every activation is an integer below 2**52 in magnitude, and so is

@@ -177,3 +177,17 @@ def test_bad_arguments_raise():
     net.apply(np.zeros((1, 4)), engine="gpu")
   with pytest.raises(ValueError, match="stage"):
     net.error_bound(np.zeros((1, 4)), stage=1)
+
+
+def test_named_stages_cover_the_layers_in_order():
+  net = polymax_net(9, 4, 2)
+  assert [s.name for s in net.stages] == ["grid", "zoom 1", "zoom 2", "readout"]
+  assert net.stages[0].first == 0 and net.stages[-1].end == len(net.layers)
+  assert all(a.end == b.first for a, b in zip(net.stages, net.stages[1:]))
+  # Each zoom stage opens with the clamp layer that holds the previous stage's winner in group "k", and holds
+  # exactly ceil(log2 d) + 1 Mul layers.
+  assert net.stage_layers == tuple(s.first for s in net.stages[1:3])
+  for s in net.stages[1:3]:
+    assert net.layers[s.first].group("k").count == 1
+    assert sum(l.is_mul for l in net.layers[s.first:s.end]) == 3
+  assert not any(l.is_mul for l in net.layers[:net.stages[0].end])
