@@ -106,6 +106,37 @@ def check_polymax(rng) -> list[dict]:
   return rows
 
 
+def _seconds(fn, repeats: int = 5) -> float:
+  jax.block_until_ready(fn())
+  samples = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    samples.append(time.perf_counter() - t0)
+  return float(np.median(samples))
+
+
+def timings(rng) -> list[dict]:
+  """Seconds per call of every impl (pallas, xla, the unfused reference) on the same inputs, medians of 5 after a
+  warm-up call; ratios against the reference measured in the same run."""
+  rows = []
+  for alg, e in (("banded", 20), ("banded", 30), ("brute", 12), ("brute", 20)):
+    n = jnp.asarray(rng.integers(2**e - 2**(e - 3), 2**e, 4096).astype(np.int32))
+    ref = _seconds(lambda: modsearch.search_reference(n, algorithm=alg))
+    for impl in ("pallas", "xla"):
+      s = _seconds(lambda impl=impl: modsearch.search(n, impl=impl, algorithm=alg))
+      rows.append({"kernel": "modsearch.search", "algorithm": alg, "impl": impl, "n_log2": e, "batch": 4096,
+                   "seconds_per_call": s, "reference_seconds": ref, "speedup_vs_reference": ref / s})
+  for g in (4096, 65536):
+    c = jnp.asarray(rng.uniform(-1, 1, (16384, 9)).astype(np.float32))
+    ref = _seconds(lambda: polymax.maximize_reference(c, grid_points=g))
+    for impl in ("pallas", "xla"):
+      s = _seconds(lambda impl=impl: polymax.maximize(c, impl=impl, grid_points=g))
+      rows.append({"kernel": "polymax.maximize", "impl": impl, "degree": 8, "grid_points": g, "batch": 16384,
+                   "seconds_per_call": s, "reference_seconds": ref, "speedup_vs_reference": ref / s})
+  return rows
+
+
 def main(argv) -> int:
   out = argv[1] if len(argv) > 1 else "gpu_check.json"
   rng = np.random.default_rng(0)
@@ -117,16 +148,22 @@ def main(argv) -> int:
       rows.extend(fn(rng))
     except Exception as err:  # pylint: disable=broad-except
       rows.append({"check": fn.__name__, "passed": False, "error": f"{type(err).__name__}: {str(err)[:3000]}"})
+  try:
+    timing_rows = timings(rng) if IMPL == "pallas" else []
+  except Exception as err:  # pylint: disable=broad-except
+    timing_rows = [{"error": f"{type(err).__name__}: {str(err)[:3000]}"}]
   doc = {"schema_version": "mesabench.gpu_check/1", "backend": jax.default_backend(),
          "device_kind": devices[0].device_kind, "device_count": len(devices),
          "versions": {"jax": jax.__version__, "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__")
                       else "", "numpy": np.__version__, "python": platform.python_version()},
-         "rows": rows, "passed": all(r["passed"] for r in rows), "wall_seconds": time.perf_counter() - start}
+         "rows": rows, "timings": timing_rows, "passed": all(r["passed"] for r in rows), "wall_seconds": time.perf_counter() - start}
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   with open(out, "w", encoding="utf-8") as f:
     json.dump(doc, f, indent=1)
   for r in rows:
     print(("ok   " if r["passed"] else "FAIL ") + r["check"] + ("" if r["passed"] else f": {r}"))
+  for t in timing_rows:
+    print(t)
   print(f"GPU check on {doc['device_kind']}: {sum(r['passed'] for r in rows)} of {len(rows)} passed")
   return 0 if doc["passed"] else 1
 
