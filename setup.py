@@ -42,8 +42,12 @@ setuptools.setup(
         "numpy>=1.26,<3",
         "absl-py>=2.1,<3",
         "matplotlib>=3.8,<4",
+        "jsonschema>=4.20,<5",  # tested: 4.26
+        "tqdm>=4.66,<5",  # tested: 4.70
+        "orbax-checkpoint>=0.11,<0.13",  # tested: 0.12.8
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "mpmath>=1.3", "pytest-xdist>=3.5"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "mpmath>=1.3", "pytest-xdist>=3.5",
+                 "ruff>=0.6,<1", "import-linter>=2.1,<3"],
     },
 )

@@ -90,7 +90,7 @@ def run(batch: int, numpy_batch: int, seed: int) -> list[dict]:
   rng = np.random.default_rng(seed)
   key = jax.random.key(seed)
   rows = []
-  for bits in provenance.progress([12, 20, 30], desc="modsearch"):
+  for bits in tqdm.tqdm([12, 20, 30], desc="modsearch", file=sys.stderr):
     task = tasks.make("ModSearch-v0", bits=bits)
     ns = np.asarray(task.sample(key, batch).info["n"])
     small = max(8, numpy_batch // (1 if bits <= 12 else 16 if bits <= 20 else 128))
@@ -102,7 +102,7 @@ def run(batch: int, numpy_batch: int, seed: int) -> list[dict]:
     t_np_gen = _time_numpy(lambda: numpy_modsearch(rng.integers(1, 2**bits, small)), repeats=1)
     rows.append(_row(f"ModSearch sample, bits={bits}", {"bits": bits, "batch": batch}, t_gen, batch, t_np_gen,
                      small, "numpy draw + brute force"))
-  for degree in provenance.progress([6, 12], desc="polymax"):
+  for degree in tqdm.tqdm([6, 12], desc="polymax", file=sys.stderr):
     task = tasks.make("PolyMax-v0", degree=degree, distribution="uniform")
     coeffs = np.asarray(task.sample(key, batch).info["coeffs"])
     t_ours = provenance.time_call(lambda: polymax.solve(coeffs), repeats=3)

@@ -41,7 +41,6 @@ from mesabench import tasks as task_registry
 from mesabench.harness import checkpoints
 from mesabench.harness import leaderboard
 from mesabench.harness import provenance
-from mesabench.harness import tables
 from mesabench.harness import train
 
 CONFIG_VERSION = 1

@@ -10,7 +10,6 @@ import pkgutil
 import subprocess
 import sys
 
-import pytest
 
 from mesabench import benchmarks
 
