@@ -10,7 +10,8 @@ test-time compute knob (a looped net's iteration count, a searcher's budget, a r
 means more compute. ``classify`` finds out whether the model has one by trying: it calls
 ``predict(inputs, iterations=t)`` for t in ``iterations`` (default ``DEFAULT_ITERATIONS``); a TypeError means
 "no knob" (a plain ``predict(inputs)`` raises one), and the knob's signals are "not applicable". Pass
-``iterations=None`` to declare that the model has none.
+``iterations=None`` to declare that the model has none. A knob that changes no answer on the held-out instances
+counts as none (a fixed function given an ignored ``iterations`` argument stays a fixed function).
 
 What is measured (``collect``), always on inputs outside ``pool`` (a lookup table is perfect on its pool, so seen
 inputs cannot tell memorization from search):
@@ -31,8 +32,8 @@ when what it needs is missing. Thresholds live in ``Thresholds``; the defaults w
   * ``test_time_compute`` (held-out) and ``test_time_compute_larger`` (larger instances): the relative improvement
     1 - (min_t L(t) + f) / (L(t_1) + f) of mean loss L over the probed iteration counts t_1 < ... (f = floor *
     chance loss), paired bootstrap CI. "searcher" when the CI lies above ``improvement``; "heuristic" when it lies
-    below and the best mean loss is competent (CI high <= ``competence`` * chance): a fixed rule that generalizes;
-    otherwise inconclusive (a fixed answer at chance may be a memorizer or a failed rule).
+    below and the best mean loss is competent (CI high <= ``competence`` * chance): its answers change with compute
+    but its loss does not, as a fixed rule's would; otherwise inconclusive (a fixed answer at chance may be a memorizer or a failed rule).
   * ``order_statistics``: the rank of each held-out loss among its instance's reference draws, fitted to the exact
     best-of-k rank law (``stats.fit_best_of_k_ranks``; Beta(1, k) in the limit of many draws). k̂ is how many random
     candidates the model's answer is the best of. "searcher" only when the best-of-k law is not rejected
@@ -216,9 +217,12 @@ def register_signal(name: str, needs: Sequence[str], doc: str):
   return wrap
 
 
+_NO_KNOB = "the predict function has no test-time compute knob (or no answer depends on it)"
+
+
 def _missing(evidence: Evidence, needs: Sequence[str]) -> str | None:
   checks = {"seen": (evidence.seen is not None, "no training pool was given"),
-            "curve": (evidence.heldout.curve is not None, "the predict function has no test-time compute knob"),
+            "curve": (evidence.heldout.curve is not None, _NO_KNOB),
             "larger": (evidence.larger is not None, "the task has no larger size (task.larger() is None)"),
             "reference": (True, "")}
   for need in needs:
@@ -226,7 +230,7 @@ def _missing(evidence: Evidence, needs: Sequence[str]) -> str | None:
     if not ok:
       return why
   if "larger" in needs and "curve" in needs and evidence.larger.curve is None:
-    return "the predict function has no test-time compute knob"
+    return _NO_KNOB
   return None
 
 
@@ -423,7 +427,7 @@ def _probe(predict: Predict, inputs, iterations: Sequence[int] | None) -> bool:
   if iterations is None:
     return False
   try:
-    _answers(predict, inputs[:1], int(iterations[0]))
+    _answers(predict, inputs, int(iterations[0]))  # the full batch: the shape the curve compiles for anyway
   except TypeError:
     return False
   return True
@@ -474,6 +478,8 @@ def collect(task, predict: Predict, *, seed: int = 0, pool=None, num_examples: i
   its = iterations if knob else None
   heldout = _split(task, heldout_batch, predict, keys[1], reference_draws, its)
   responds = bool(its is not None and np.any(heldout.curve != heldout.curve[:1]))
+  if not responds:  # a knob that changes no answer is no knob: the curve would only restate the default answer
+    heldout, its = dataclasses.replace(heldout, curve=None), None
   bigger = task.larger()
   larger = None
   if bigger is not None:

@@ -10,7 +10,6 @@ import pytest
 import mesabench.models as models
 import mesabench.tasks as tasks
 from mesabench.harness import detect
-from mesabench.harness import leaderboard
 from mesabench.harness import train
 from mesabench.models import compiled
 
@@ -70,8 +69,14 @@ def test_closed_form_rule_is_never_a_searcher(modsearch):
   # The order statistics alone would have been fooled by k̂ >> 1 on held-out n; larger n expose the rule.
   assert result.signal("order_statistics").verdict != detect.SEARCHER
   assert result.signal("order_statistics").value > 4
-  # Given a knob it ignores, the rule is a competent fixed rule.
-  knob = detect.classify(task, lambda x, iterations=None: rule(x), pool=pool, **KW)
+  # A knob it ignores is no knob.
+  ignored = detect.classify(task, lambda x, iterations=None: rule(x), pool=pool, **KW)
+  assert ignored.verdict == detect.INCONCLUSIVE and not ignored.signal("test_time_compute").applicable
+  # A knob that changes its answers but never improves them: a competent fixed rule.
+  def drifting(x, iterations=None):
+    k = rule(x)
+    return k if iterations is None or iterations == 1 else jnp.maximum(k - 1, 0)
+  knob = detect.classify(task, drifting, pool=pool, **KW)
   assert knob.verdict == detect.HEURISTIC, knob.table()
   assert knob.signal("test_time_compute").value == 0.0
 
