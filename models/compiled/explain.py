@@ -186,7 +186,7 @@ def explain_modsearch(arch: str, n: int, n_max: int = 0, steps: int = 3) -> Expl
     init, state = describe_stack(["init"], [net.init_layer], [net.params["init"]], in_names)
     title = "The cell (one loop iteration; the same weights every time)" if arch == "recurrent" else \
         "Copy j of the cell (shown for j = 1; copy j has i = j baked into its biases)"
-    cell_p = net.params["cell"] if arch == "recurrent" else net._copy_params(0)
+    cell_p = net.params["cell"] if arch == "recurrent" else net.copy_params(0)
     cell, names = describe_stack([f"L{li + 1}" for li in range(len(net.layers))], net.layers, cell_p, state)
     readout, _ = describe_stack(["out"], [net.readout_layer], [net.params["readout"]], names)
     sections = (Section("Layer 0 (init): the state before the loop", init),

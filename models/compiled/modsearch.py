@@ -260,8 +260,8 @@ class ModSearchNet:
     read-out), weights of magnitude >= M only as big-M select entries."""
     return validate.Contract(integer=True, allow_mul=False, linear_last=False, big_m=self.m)
 
-  def _copy_params(self, j: int):
-    """The parameters of cell copy j (0-based; unrolled only)."""
+  def copy_params(self, j: int):
+    """The parameters of cell copy j (0-based; unrolled only: copy j processes i = j + 1)."""
     return jax.tree_util.tree_map(lambda a: a[j], self.params["cell"])
 
   def violations(self, n=None, max_steps: int | None = None) -> list[validate.Violation]:
@@ -282,7 +282,7 @@ class ModSearchNet:
     out = tag(validate.static_violations([self.init_layer], [self.params["init"]], c), "init")
     out += tag(validate.static_violations([self.readout_layer], [self.params["readout"]], c), "readout")
     copies = [self.params["cell"]] if self.arch == "recurrent" else \
-        [self._copy_params(0), self._copy_params(self.num_copies - 1)]
+        [self.copy_params(0), self.copy_params(self.num_copies - 1)]
     for p in copies:
       out += tag(validate.static_violations(self.layers, p, c), "cell")
     if n is None:
@@ -294,7 +294,7 @@ class ModSearchNet:
     steps = int(x[1].max()) if x.size else 0
     steps = steps if max_steps is None else min(steps, max_steps)
     for step in range(steps):
-      p = self.params["cell"] if self.arch == "recurrent" else self._copy_params(step)
+      p = self.params["cell"] if self.arch == "recurrent" else self.copy_params(step)
       acts = numpy_engine.trace(self.layers, p, h)
       out += tag(validate.activation_violations(self.layers, p, c, h, acts), f"cell step {step + 1}")
       h = acts[-1]
@@ -399,7 +399,7 @@ class ModSearchNet:
       out.append(ir.LayerTrace("init", 0, 0, self.init_layer, acts[0][:, 0]))
       h = acts[0]
       for step in range(steps):
-        p = self.params["cell"] if self.arch == "recurrent" else self._copy_params(step)
+        p = self.params["cell"] if self.arch == "recurrent" else self.copy_params(step)
         acts = numpy_engine.trace(self.layers, p, h)
         out += [ir.LayerTrace("cell", step + 1, li, layer, a[:, 0])
                 for li, (layer, a) in enumerate(zip(self.layers, acts))]
