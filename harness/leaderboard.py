@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import jsonschema
 
 from mesabench.harness import provenance
+from mesabench.harness import references
 
 SCHEMA_VERSION = "mesabench.leaderboard/2"
 
@@ -101,6 +102,31 @@ SCHEMA: dict[str, Any] = {
                                            "is the mean number of examples scored.",
                             "additionalProperties": {"type": "object", "additionalProperties": _STAT}},
                         "diverged_steps": {"type": "array", "items": {"type": ["integer", "null"]}},
+                        "not_applicable": {"type": "object", "additionalProperties": {"type": "string"},
+                                           "description": "split -> why it has no numbers for this entry (e.g. the "
+                                                          "larger split for a model without weights shared across "
+                                                          "input positions): never a number at chance."},
+                        "references": {
+                            "type": "object", "required": ["family"],
+                            "description": "harness.references: per split (heldout, stratum:hard) the task's "
+                                           "budgeted-search family's mean loss per budget (family_loss), the "
+                                           "entry's equivalent search budget (budget, relation '=' | '<' worse "
+                                           "than the smallest budget | '>' better than the largest), the best "
+                                           "non-search heuristic (rule, loss) and margin_over_heuristic = that "
+                                           "loss minus the entry's (positive: the entry beats every heuristic).",
+                            "properties": {"family": {"type": "string"}},
+                            "additionalProperties": {
+                                "type": "object", "additionalProperties": False,
+                                "properties": {
+                                    "family_loss": {"type": "object", "additionalProperties": _NUM},
+                                    "equivalent_budget": {
+                                        "type": "object", "required": ["budget", "relation"],
+                                        "additionalProperties": False,
+                                        "properties": {"budget": _NUM, "relation": {"enum": ["=", "<", ">"]}}},
+                                    "best_heuristic": {"type": "object", "required": ["rule", "loss"],
+                                                       "additionalProperties": False,
+                                                       "properties": {"rule": {"type": "string"}, "loss": _NUM}},
+                                    "margin_over_heuristic": _NUM}}},
                         "success_metric": {"type": "string",
                                            "description": "The task's success score (Task.success_metric): 1 on a "
                                                           "success, 0 otherwise (e.g. accuracy, hit)."},
@@ -227,11 +253,13 @@ def _stat(values: list[float | None]) -> dict[str, Any]:
 def make_entry(task: dict, model: dict, train: dict, pool_size: int | None, seeds: list[int],
                run_results: Sequence[Any], command: str, *, success_metric: str = "",
                metric_directions: dict[str, str] | None = None,
-               environment: dict[str, Any] | None = None) -> dict[str, Any]:
+               environment: dict[str, Any] | None = None, reference_family: str = "") -> dict[str, Any]:
   """One leaderboard entry from ``harness.train.run_experiment`` results (``RunResult``) of the entry's seeds.
 
   success_metric / metric_directions: what the task declares (``Task.success_metric``, ``Task.metric_directions``);
   environment: where the numbers were measured (default: this process, ``provenance.environment()``).
+  reference_family: the task's search family strategy (``task.search_family().strategy``), when the runs carry
+    references (``run_experiment(with_references=True)``).
   """
   splits: dict[str, dict[str, Any]] = {}
   names: list[str] = []
@@ -260,6 +288,14 @@ def make_entry(task: dict, model: dict, train: dict, pool_size: int | None, seed
       if k != "iteration":
         its[k] = [[r.iterations[k][t] for r in run_results] for t in range(len(its["iteration"]))]
     results["iterations"] = its
+  not_applicable: dict[str, str] = {}
+  for r in run_results:
+    not_applicable.update(r.not_applicable)
+  results["not_applicable"] = {k: v for k, v in sorted(not_applicable.items()) if k not in splits}
+  if all(r.references is not None for r in run_results):
+    model_losses = [{s: m["loss"] for s, m in r.splits.items() if "loss" in m} for r in run_results]
+    results["references"] = references.summarize(model_losses, [r.references for r in run_results],
+                                                 reference_family)
   status = "diverged" if any(r.diverged_step is not None for r in run_results) else "ok"
   return {"id": entry_key(task, model, train, pool_size, seeds), "task": task, "model": model, "train": train,
           "pool_size": pool_size, "seeds": list(seeds), "command": command, "status": status, "results": results,

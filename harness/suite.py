@@ -196,7 +196,8 @@ def run_suite(config: dict[str, Any], out: str, *, resume: bool = False, command
     for kind in (False, True):
       part = [r for r in runs if (r.pool_size is None) == kind]
       if part:
-        results.extend(train.run_experiment(g["task"], g["model"], part, tcfg, keep_params=save_params))
+        results.extend(train.run_experiment(g["task"], g["model"], part, tcfg, keep_params=save_params,
+                                            with_references=True))
     by_run = {(r.seed, r.pool_size): r for r in results}
     for p, entry_id in zip(pools, g["ids"]):
       if entry_id in done:
@@ -207,7 +208,8 @@ def run_suite(config: dict[str, Any], out: str, *, resume: bool = False, command
       seed_results = [by_run[(s, p)] for s in seeds]
       entry = leaderboard.make_entry(g["task_desc"], g["model_desc"], config["train"], p, seeds, seed_results, cmd,
                                      success_metric=task.success_metric,
-                                     metric_directions=dict(task.metric_directions), environment=environment)
+                                     metric_directions=dict(task.metric_directions), environment=environment,
+                                     reference_family=task.search_family().strategy)
       if save_params and jax.tree_util.tree_leaves(seed_results[0].params):
         stacked = jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]),
                                          *[r.params for r in seed_results])

@@ -15,13 +15,17 @@ from typing import Any
 
 FORMATS = ("md", "latex")
 HEADER = ("task", "model", "pool", "params", "FLOPs/ex", "pool loss", "held-out loss", "larger loss", "hard/easy",
-          "held-out success", "status")
+          "held-out success", "eq. budget", "vs heuristic", "status")
 
 
 LEGEND = ("columns: params = trained parameters; FLOPs/ex = forward FLOPs per example (XLA cost analysis); "
           "pool / held-out / larger loss = the task's loss (mean ± std over seeds) on seen pool instances, unseen "
           "instances and the extrapolation split; hard/easy = held-out loss on the 'hard' stratum over the 'easy' "
-          "one; held-out success = the task's success rate on unseen instances; — = split not applicable.")
+          "one (stratified samples of 512 distinct unseen instances each); held-out success = the task's success "
+          "rate on unseen instances; eq. budget = the budget at which the task's budgeted-search family matches the "
+          "held-out loss (log-log interpolation; < / > : outside the family's budgets); vs heuristic = the best "
+          "non-search heuristic's held-out loss minus the entry's (> 0: the entry beats every heuristic); "
+          "— = split not applicable; n/a = missing or non-finite.")
 
 
 def _num(x: float | None) -> str:
@@ -62,10 +66,18 @@ def rows(doc: dict[str, Any], latex: bool = False) -> list[list[str]]:
     held = sp.get("heldout", {})
     success = held.get(e["results"].get("success_metric", ""))
     comp = e["results"]["compute"]
+    ref = e["results"].get("references", {}).get("heldout", {})
+    eq = ref.get("equivalent_budget")
+    eq_text = "—" if eq is None else (_num(eq["budget"]) if eq["relation"] == "=" else
+                                      f"{eq['relation']} {_num(eq['budget'])}")
+    margin = ref.get("margin_over_heuristic")
+    margin_text = "—" if "margin_over_heuristic" not in ref else (_num(margin) if margin is None or margin <= 0
+                                                                   else "+" + _num(margin))
     out.append([e["task"]["id"], e["model"]["id"], "fresh" if e["pool_size"] is None else str(e["pool_size"]),
                 _count(comp.get("params")), _num(comp["flops_per_example"]), _stat(loss("pool"), latex),
                 _stat(loss("heldout"), latex), _stat(loss("larger"), latex), _num(ratio),
-                _stat(success, latex), e["status"]])
+                _stat(success, latex), eq_text.replace("<", "$<$").replace(">", "$>$") if latex else eq_text,
+                margin_text, e["status"]])
   return out
 
 

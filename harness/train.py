@@ -15,7 +15,7 @@ the stream is not capped). Pools of different sizes ride in one vmap: each is pa
 size, and indices are drawn below the run's own size.
 
 Keys. Run seed s uses jax.random.key(s), folded with 1 (pool), 2 (init), 3 (minibatches), 4 (held-out split),
-5 (larger split), 6 (fresh stream). The same run gives the same metrics bit for bit on the same backend.
+5 (larger split), 6 (fresh stream), 7 (strata splits). The same run gives the same metrics bit for bit on the same backend.
 
 Optimization. optax: clip_by_global_norm(grad_clip) then AdamW(weight_decay) with a linear warmup over
 ``warmup_fraction * steps`` steps followed by cosine decay to 1% (``schedule="cosine"``) or a constant rate. The
@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from mesabench.harness import references
 from mesabench.models import base as model_base
 from mesabench.models import costs
 from mesabench.tasks import core as task_core
@@ -67,6 +68,7 @@ class TrainConfig:
     curve_points: log-spaced learning-curve points (the last is ``steps``), 1..64.
     fresh_size: cap on the stream of fresh examples per run (pool_size None), 1..2**22.
     test_iterations: iterations of the test-time compute curve of iterative models (None: twice the training T).
+    stratum_size: distinct instances per stratum split ("stratum:<name>"), outside the pool, 1..65536.
   """
   steps: int = 400
   batch_size: int = 64
@@ -79,6 +81,7 @@ class TrainConfig:
   curve_points: int = 8
   fresh_size: int = 65536
   test_iterations: int | None = None
+  stratum_size: int = 512
 
   def __post_init__(self):
     model_base.check_int("steps", self.steps, 0, MAX_STEPS)
@@ -86,6 +89,7 @@ class TrainConfig:
     model_base.check_int("eval_size", self.eval_size, 1, 65536)
     model_base.check_int("curve_points", self.curve_points, 1, 64)
     model_base.check_int("fresh_size", self.fresh_size, 1, 2**22)
+    model_base.check_int("stratum_size", self.stratum_size, 1, 65536)
     if self.test_iterations is not None:
       model_base.check_int("test_iterations", self.test_iterations, 1, 1024)
     model_base.check_choice("schedule", self.schedule, SCHEDULES)
@@ -138,7 +142,7 @@ def curve_steps(steps: int, points: int) -> list[int]:
 def _keys(seed: int) -> dict[str, jax.Array]:
   k = jax.random.key(seed)
   return {name: jax.random.fold_in(k, i) for i, name in
-          enumerate(("pool", "init", "train", "heldout", "larger", "fresh"), start=1)}
+          enumerate(("pool", "init", "train", "heldout", "larger", "fresh", "strata"), start=1)}
 
 
 def _stack(trees):
@@ -297,12 +301,31 @@ def train_runs(task: task_core.Task, model: model_base.Model, runs: Sequence[Run
 # ------------------------------------------------------------------------------------------------- evaluation
 
 
-def eval_splits(task: task_core.Task, runs: Sequence[Run], data: Data, config: TrainConfig) -> dict[str, Any]:
-  """Per-run evaluation batches: "pool", "heldout", "larger" (when ``task.larger()`` exists), each a list of R
-  Batches of ``eval_size`` examples, and "pool_count" (how many leading pool examples are distinct and scored)."""
+def eval_splits(task: task_core.Task, runs: Sequence[Run], data: Data, config: TrainConfig,
+                model: model_base.Model | None = None) -> dict[str, Any]:
+  """Per-run evaluation batches, each split a list of R Batches (None where the split is not applicable to a run):
+
+  "pool" (``eval_size`` examples cycling over the run's training instances; "pool_count" of them are distinct and
+  scored); "heldout" (``eval_size`` instances OUTSIDE the run's training instances, for fresh runs too: outside the
+  stream it read; None when the training instances cover the task's whole space); "stratum:<name>" for every
+  stratum (``stratum_size`` DISTINCT instances of the stratum outside the training instances, by stratified
+  sampling; None when the stratum has fewer); "larger" (``task.larger()``, only when ``model`` can answer it by
+  construction, ``models.base.answers_larger``). ``not_applicable`` maps each split that is None for some run, or
+  absent, to the reason.
+  """
   e = config.eval_size
   out: dict[str, Any] = {"pool": [], "pool_count": [], "heldout": []}
+  reasons: dict[str, str] = {}
+  strata = ["stratum:" + s for s in task.strata]
+  for name in strata:
+    out[name] = []
   larger = task.larger()
+  if larger is None:
+    reasons["larger"] = "the task has no larger split at these parameters"
+  elif model is not None and not model_base.answers_larger(model, task):
+    larger = None
+    reasons["larger"] = ("the model has a weight per input position and the larger split sets positions that are "
+                         "constant in training")
   if larger is not None:
     out["larger"] = []
   for i, r in enumerate(runs):
@@ -310,14 +333,21 @@ def eval_splits(task: task_core.Task, runs: Sequence[Run], data: Data, config: T
     pool = data.pools[i]
     out["pool"].append(pool.take(jnp.arange(e) % pool.size))
     out["pool_count"].append(min(pool.size, e))
-    if data.fresh:  # a fresh stream has no "outside": a new sample of the distribution stands for unseen
-      out["heldout"].append(task.sample(keys["heldout"], e))
-    elif pool.size < task.space_size:
+    if pool.size < task.space_size:
       out["heldout"].append(task.sample_outside(keys["heldout"], e, pool))
     else:
       out["heldout"].append(None)
+      reasons["heldout"] = "the training instances cover the task's whole instance space"
+    for j, name in enumerate(strata):
+      try:
+        out[name].append(task.sample_outside(jax.random.fold_in(keys["strata"], j), config.stratum_size, pool,
+                                             stratum=name.split(":", 1)[1]))
+      except ValueError as err:  # fewer distinct instances of the stratum than asked for outside the pool
+        out[name].append(None)
+        reasons[name] = f"fewer than stratum_size={config.stratum_size} distinct instances outside the pool ({err})"
     if larger is not None:
       out["larger"].append(larger.sample(keys["larger"], e))
+  out["not_applicable"] = reasons
   return out
 
 
@@ -370,7 +400,9 @@ def evaluate_runs(task: task_core.Task, model: model_base.Model, params: Any, sp
   applicable to that run and is left out."""
   r = len(splits["pool"])
   results: list[dict[str, Any]] = [{"splits": {}} for _ in range(r)]
-  for name, counts in (("pool", splits["pool_count"]), ("heldout", None), ("larger", None)):
+  names = [("pool", splits["pool_count"]), ("heldout", None), ("larger", None)]
+  names += [("stratum:" + s, None) for s in task.strata]
+  for name, counts in names:
     if name not in splits:
       continue
     for i, sc in enumerate(_split_scores(task, model, params, splits[name], counts)):
@@ -379,11 +411,6 @@ def evaluate_runs(task: task_core.Task, model: model_base.Model, params: Any, sp
       results[i]["splits"][name] = _means(sc)
       if keep_per_example:
         results[i].setdefault("per_example", {})[name] = sc
-      if name == "heldout":
-        for stratum in task.strata:
-          m = _means(sc, splits["heldout"][i].info["strata"][stratum])
-          if m is not None:
-            results[i]["splits"]["stratum:" + stratum] = m
   if model.iterative:
     t = test_iterations or 2 * model.options.get("iterations", model.options.get("steps", 1))
     for name in ("heldout", "larger"):
@@ -450,6 +477,8 @@ class RunResult:
     timing: seconds shared by the call (data_s, compile_s, train_s, eval_s, runs).
     params: the run's trained (or fitted) parameters, when ``run_experiment(keep_params=True)``; else None.
     per_example: split -> metric -> float64 [E] per-example scores, when ``keep_per_example=True``; else None.
+    not_applicable: split -> why it is absent (or absent for some run of the call).
+    references: ``harness.references.RunReferences`` when ``with_references=True``; else None.
   """
   seed: int
   pool_size: int | None
@@ -461,6 +490,8 @@ class RunResult:
   iterations: dict[str, Any] | None = None
   params: Any = None
   per_example: dict[str, dict[str, np.ndarray]] | None = None
+  not_applicable: dict[str, str] = dataclasses.field(default_factory=dict)
+  references: Any = None
 
   @property
   def run(self) -> Run:
@@ -471,18 +502,32 @@ class RunResult:
 
 
 def run_experiment(task: task_core.Task, model: model_base.Model, runs: Sequence[Run], config: TrainConfig, *,
-                   keep_params: bool = False, keep_per_example: bool = False) -> list[RunResult]:
-  """Trains and evaluates every run (one vmapped jit); returns one ``RunResult`` per run, in order."""
+                   keep_params: bool = False, keep_per_example: bool = False,
+                   with_references: bool = False) -> list[RunResult]:
+  """Trains and evaluates every run (one vmapped jit); returns one ``RunResult`` per run, in order.
+
+  with_references: also score the task's search family and heuristics on each run's held-out and stratum splits
+  (``harness.references``; cached per task, runs and config, so the models of one suite share them).
+  """
   runs = list(runs)
   t0 = time.perf_counter()
   data = prepare_data(task, runs, config)
-  splits = eval_splits(task, runs, data, config)
+  splits = eval_splits(task, runs, data, config, model)
   data_s = time.perf_counter() - t0
   trained = train_runs(task, model, runs, config, data=data, splits=splits)
   t1 = time.perf_counter()
   evals = evaluate_runs(task, model, trained.params, splits, config.test_iterations,
                         keep_per_example=keep_per_example)
   eval_s = time.perf_counter() - t1
+  refs = [None] * len(runs)
+  if with_references:
+    t2 = time.perf_counter()
+    key = ("references", task, tuple(runs), config.eval_size, config.stratum_size, config.steps, config.batch_size,
+           config.fresh_size)
+    if key not in _CACHE:
+      _CACHE[key] = references.measure(task, data.pools, splits, [r.seed for r in runs])
+    refs = _CACHE[key]
+    eval_s += time.perf_counter() - t2
   timing = {"data_s": data_s, "eval_s": eval_s, "runs": len(runs), **trained.timing}
   results = []
   shared_costs = None
@@ -504,5 +549,6 @@ def run_experiment(task: task_core.Task, model: model_base.Model, runs: Sequence
     results.append(RunResult(
         seed=r.seed, pool_size=r.pool_size, diverged_step=None if div < 0 else div, splits=evals[i]["splits"],
         curve=curve, compute=comp, timing=timing, iterations=evals[i].get("iterations"),
-        params=params_i if keep_params else None, per_example=evals[i].get("per_example")))
+        params=params_i if keep_params else None, per_example=evals[i].get("per_example"),
+        not_applicable=dict(splits["not_applicable"]), references=refs[i]))
   return results
