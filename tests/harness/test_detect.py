@@ -9,6 +9,7 @@ import pytest
 
 import mesabench.models as models
 import mesabench.tasks as tasks
+from mesabench.harness import checkpoints
 from mesabench.harness import detect
 from mesabench.harness import train
 from mesabench.models import compiled
@@ -182,3 +183,23 @@ def test_detect_entry_retrains_a_lookup_entry_and_calls_it_a_memorizer(modsearch
   assert payload["combined"] == detect.MEMORIZER and len(payload["signals"]) == len(detect.SIGNALS)
   with pytest.raises(ValueError, match="entry"):
     detect.detect_entry({"entries": [entry]}, "nope")
+
+
+def test_detect_entry_loads_saved_parameters_when_the_entry_has_them(modsearch, tmp_path):
+  task, _ = modsearch
+  entry_id = "ModSearch-v0/lookup/pool=256/feedbeef"
+  entry = {"id": entry_id, "task": {"id": task.task_id, "params": task.params()},
+           "model": {"id": "lookup", "config": {}}, "train": train.TrainConfig(steps=0).to_dict(),
+           "pool_size": 256, "seeds": [1]}
+  # Saved "parameters" that answer 0 everywhere: a detector that re-trained would see the real lookup instead.
+  model = models.make("lookup", task.spec)
+  pool = task.pool(jax.random.key(3), 256)
+  params = model.fit(model.init(jax.random.key(0)), pool.inputs, pool.targets)
+  params = {**params, "answers": jnp.zeros_like(params["answers"])}
+  path = str(tmp_path / "lb.json")
+  stacked = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], params)
+  entry["artifacts"] = {"params": checkpoints.save_params(path, entry_id, [1], stacked)}
+  result = detect.detect_entry({"entries": [entry]}, entry_id, leaderboard_path=path, num_examples=128, seed=SEED)
+  assert result.params_source == "saved"
+  assert result.classification.figures["heldout_success"] < 0.05  # k = 0 is almost never the answer
+  assert result.classification.signal("memorization_gap").verdict == detect.INCONCLUSIVE  # as bad on the pool
