@@ -135,6 +135,10 @@ def test_every_arch_keeps_the_validator_rules(arch):
   assert any(l.gates is not None and l.gates.any() for l in layers)
 
 
-def test_banded_keeps_the_rules_at_n_max_2_pow_30():
-  net = ms.modsearch_net("banded", 2**30)
-  assert net.violations(np.asarray([2**30, 2**30 - 1, 2**29 + 12345, 1])) == []
+@pytest.mark.parametrize("arch,n_max,max_steps", [("banded", 2**30, None), ("wide", 2**20, None),
+                                                  ("unrolled", 2**14, None), ("recurrent", 2**30, 2000)])
+def test_keeps_the_rules_at_the_top_of_its_range(arch, n_max, max_steps):
+  """Static rules, and the activation rules (exact integers, partial sums below 2**52, 0/1 gates) at the largest
+  n, where values are largest (the recurrent net: its first 2,000 of 2**21 cells)."""
+  net = ms.modsearch_net(arch, n_max)
+  assert net.violations(np.asarray([n_max, n_max - 1, n_max // 2 + 123, 1]), max_steps=max_steps) == []
