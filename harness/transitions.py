@@ -55,7 +55,6 @@ import jax
 import numpy as np
 
 from mesabench import models
-from mesabench import tasks
 from mesabench.harness import detect
 from mesabench.harness import leaderboard
 from mesabench.harness import provenance
@@ -700,20 +699,9 @@ def harness_measure(task, model, train_config, *, label: str = "", stratum: str 
   return measure
 
 
-def model_predict(model, params) -> Callable[..., Any]:
-  """``predict(inputs, iterations=None) -> answers [B]`` of one trained model (what ``classify`` takes);
-  ``iterations`` is honoured by iterative models and ignored by the others."""
-  if model.iterative:
-    fn = jax.jit(model.predict, static_argnames="iterations")
-    return lambda inputs, iterations=None: fn(params, inputs, iterations=iterations)
-  fn = jax.jit(model.predict)
-  return lambda inputs, iterations=None: fn(params, inputs)
-
-
 def verdict_of(result) -> str:
-  """The combined verdict of a ``classify`` result: a verdict string, or an object whose ``verdict`` (or
-  ``combined``) attribute is one."""
-  v = result if isinstance(result, str) else getattr(result, "verdict", getattr(result, "combined", None))
+  """The combined verdict of a ``classify`` result (``detect.Classification``, or a bare verdict string)."""
+  v = result if isinstance(result, str) else result.verdict
   if v not in detect.VERDICTS:
     raise ValueError(f"classify must return a verdict in {detect.VERDICTS} (or an object carrying one), got {v!r}")
   return v
@@ -740,18 +728,13 @@ def harness_classifier(task, model, train_config, classify: Callable[..., Any], 
       stacked = train.train_runs(task, model, runs, train_config, data=data).params
       params = [jax.tree_util.tree_map(lambda a, i=i: a[i], stacked) for i in range(len(runs))]
       retrained = True
-    out = [verdict_of(classify(task, model_predict(model, p), seed=seed, pool=data.pools[i]))
+    out = [verdict_of(classify(task, detect.entry_predict(model, p), seed=seed, pool=data.pools[i]))
            for i, p in enumerate(params)]
     calls.append({"runs": len(runs), "seconds": time.perf_counter() - t0, "retrained": retrained})
     return np.asarray(out, object).reshape(len(pool_sizes), len(seeds))
 
   classifier.calls = calls
   return classifier
-
-
-def default_classify() -> Callable[..., Any] | None:
-  """``harness.detect.classify`` when the detector module provides it, else None (N*_search not computed)."""
-  return getattr(detect, "classify", None)
 
 
 def reference_models(task) -> dict[str, list]:
@@ -831,22 +814,21 @@ def run_phase_diagram(*, task, model_id: str, sizes: Sequence[dict[str, Any]], p
                       progress: Callable[[str], None] = print) -> PhaseDiagram:
   """The job behind the binary: every model size of ``model_id`` (configs ``sizes``) on ``task``, both N*.
 
-  ``classify`` defaults to ``default_classify()``; N*_search is computed when it exists and the zoo has
-  heuristics for the task (``reference_models``), and is reported as not computed otherwise (``notes``).
+  ``classify`` defaults to ``harness.detect.classify``; N*_search is computed when the zoo has heuristics for the
+  task (``reference_models``), and is reported as not computed otherwise (``notes``).
   ``search_criterion.stratum`` must be one of ``task.strata``.
   """
   if search_criterion.stratum not in task.strata:
     raise ValueError(f"stratum must be one of the task's strata {task.strata}, got {search_criterion.stratum!r}")
   t_start = time.perf_counter()
-  classify = classify or default_classify()
+  classify = classify or detect.classify
   refs = reference_models(task)
   notes = []
   if len(refs["memorizers"]) < len(MEMORIZER_IDS):
     notes.append(f"memorizer reference: only {[m.model_id for m in refs['memorizers']]} registered")
-  if not refs["heuristics"] or classify is None:
-    notes.append("N*_search not computed: " + ("no heuristic models for this task in the zoo"
-                                               if not refs["heuristics"] else "harness.detect has no classify"))
-  with_search = bool(refs["heuristics"]) and classify is not None
+  if not refs["heuristics"]:
+    notes.append("N*_search not computed: no heuristic models for this task in the zoo")
+  with_search = bool(refs["heuristics"])
   stratum = search_criterion.stratum
   grid = sorted(int(n) for n in pool_sizes)
 
@@ -866,13 +848,16 @@ def run_phase_diagram(*, task, model_id: str, sizes: Sequence[dict[str, Any]], p
                            criterion=criterion, search_criterion=search_criterion, refine_steps=refine_steps,
                            num_resamples=num_resamples)
 
-  references, entries, ref_descs, row_descs = [], [], [], []
+  references, entries, ref_descs, row_descs, ref_timing = [], [], [], [], []
   search_model = models.make(SEARCH_ID, task.spec)
   for model, measure in ([(m, mm) for m, mm in zip(refs["memorizers"], mem_measures)]
                          + [(h, hm) for h, hm in zip(refs["heuristics"] if with_search else [], heu_measures)]
                          + [(search_model, ref_measure(search_model))]):
+    t0, n_classify = time.perf_counter(), len(classifiers)
     references.append(transition(model, measure))
     ref_descs.append({"id": model.model_id, "config": model.config_dict()})
+    ref_timing.append({"label": model_label(model), "find_transition_s": time.perf_counter() - t0,
+                       "classify_s": sum(c["seconds"] for clf in classifiers[n_classify:] for c in clf.calls)})
     entries += leaderboard_entries(task, model, train_config, measure.calls, seeds)
   rows, timing = [], []
   for cfg in sizes:
@@ -907,11 +892,13 @@ def run_phase_diagram(*, task, model_id: str, sizes: Sequence[dict[str, Any]], p
                  task.answer_bits(), criterion, space_size=task.space_size) if rows else None
   vm = sum(r["vmapped_grid_s"] for r in timing)
   seq = sum(r.get("sequential_grid_s", 0.0) for r in timing) if sequential else None
-  timing_doc = {"per_size": timing, "vmapped_grid_total_s": vm, "sequential_grid_total_s": seq,
+  timing_doc = {"per_size": timing, "references": ref_timing, "vmapped_grid_total_s": vm, "sequential_grid_total_s": seq,
                 "speedup_vmapped_over_sequential": (seq / vm) if sequential and vm > 0 else None,
                 "total_s": time.perf_counter() - t_start, "grid_cells": len(grid) * len(sizes), "seeds": len(seeds),
                 "note": "vmapped: all pool sizes x seeds of one model size in one run_experiment call (one jit); "
-                        "classify_s: re-training the runs the detector judged, and the detector."}
+                        "classify_s: the detector on the runs it judged; references: memorizers, heuristics and "
+                        "the full search measured and judged on the same grid (their first measurement also "
+                        "compiles the task's samplers)."}
   config = {"task": {"id": task.task_id, "params": task.params()}, "model_id": model_id,
             "model_sizes": list(sizes), "pool_sizes": grid, "seeds": list(seeds), "train": train_config.to_dict(),
             "refine_steps": refine_steps, "criterion": dataclasses.asdict(criterion),

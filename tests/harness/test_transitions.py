@@ -270,8 +270,9 @@ def test_json_round_trips():
 # ---------------------------------------------------------------------------------------------- the harness
 
 
+@pytest.mark.slow
 def test_zoo_lookup_never_generalizes_and_search_does_through_the_harness():
-  task = tasks.make("ModSearch-v0", bits=8)
+  task = tasks.make("ModSearch-v0", bits=11)  # a hard stratum (n >= 1024) large enough for the stratum split
   cfg = train.TrainConfig(steps=0, eval_size=64, curve_points=1)
   lookup = tr.cached_measure(tr.harness_measure(task, models.make("lookup", task.spec), cfg, label="lookup",
                                                 stratum="hard"))
@@ -287,6 +288,7 @@ def test_zoo_lookup_never_generalizes_and_search_does_through_the_harness():
   assert [e["pool_size"] for e in entries] == sizes
 
 
+@pytest.mark.slow
 def test_harness_classifier_hands_classify_the_trained_model():
   """A stub classify that scores ``predict`` on fresh instances: "searcher" iff every answer is the oracle's.
   The full search must pass it, the lookup table (pool 16 of 255 instances) must not."""
