@@ -3,6 +3,7 @@
     python -m mesabench.benchmarks.transitions                       # preset "modsearch" (bits 16) -> runs/
     python -m mesabench.benchmarks.transitions --preset=polymax --out=runs/transitions_polymax.json
     python -m mesabench.benchmarks.transitions --preset=modsearch-smoke --steps=200 --widths=16 --pool_sizes=16,64
+    python -m mesabench.benchmarks.transitions --model=looped --model_config='{"iterations": 8}' --widths=32,64
 
 A preset (``harness.transitions.PRESETS``) gives the task, its parameters, widths, pool sizes and seeds; any of
 --task, --task_params, --widths, --pool_sizes, --seeds overrides it. The definitions of both N* are in
@@ -29,7 +30,8 @@ _TASK = flags.DEFINE_string("task", None, "Task id (default: the preset's).")
 _TASK_PARAMS = flags.DEFINE_string("task_params", None, "Task parameters as a JSON object (default: the preset's).")
 _MODEL = flags.DEFINE_string("model", "mlp", "Zoo model id of the family (its size is set by --widths).")
 _WIDTHS = flags.DEFINE_list("widths", None, "Model widths, one row each (default: the preset's).")
-_DEPTH = flags.DEFINE_integer("depth", 2, "Model depth.")
+_MODEL_CONFIG = flags.DEFINE_string("model_config", "{}", "Model config shared by every size, as a JSON object "
+                                    "(e.g. '{\"depth\": 3}' for mlp, '{\"iterations\": 8}' for looped).")
 _POOLS = flags.DEFINE_list("pool_sizes", None, "Pool sizes, the log grid (default: the preset's).")
 _SEEDS = flags.DEFINE_list("seeds", None, "Seeds, vmapped together (default: the preset's).")
 _STEPS = flags.DEFINE_integer("steps", 1500, "Training steps per run.")
@@ -64,7 +66,14 @@ def main(argv):
   search = transitions.SearchCriterion(stratum=_STRATUM.value)
   if search.stratum not in task.strata:
     raise cli.UsageError(f"--stratum: must be one of {task.strata}, got {search.stratum!r}")
-  sizes = [{"width": w, "depth": _DEPTH.value} for w in widths]
+  try:
+    shared = json.loads(_MODEL_CONFIG.value)
+  except json.JSONDecodeError as err:
+    raise cli.UsageError(f"--model_config: must be a JSON object ({err})") from err
+  if not isinstance(shared, dict) or "width" in shared:
+    raise cli.UsageError(f"--model_config: must be a JSON object without 'width' (--widths sets it), got "
+                         f"{_MODEL_CONFIG.value!r}")
+  sizes = [{**shared, "width": w} for w in widths]
   models.make(_MODEL.value, task.spec, **sizes[0])  # an unknown id or config fails here, before work
   out = cli.check_output_path("out", _OUT.value, exists_ok=_OVERWRITE.value, suffix=".json")
   png = cli.check_output_path("png", _PNG.value or os.path.splitext(out)[0] + ".png", exists_ok=_OVERWRITE.value)
