@@ -237,6 +237,14 @@ class Sweep:
                math.nan if obj.get("flops_per_example") is None else float(obj["flops_per_example"]))
 
 
+def _row_means(a: np.ndarray) -> np.ndarray:
+  """Mean of the finite values of each row of ``a`` [P, S]; NaN for a row without any (no warning)."""
+  ok = np.isfinite(a)
+  count = ok.sum(axis=1)
+  total = np.where(ok, a, 0.0).sum(axis=1)
+  return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def _same_grid(name: str, sweep: Sweep, others: Sequence[Sweep]) -> list[Sweep]:
   out = []
   for o in others:
@@ -407,9 +415,7 @@ def heuristic_reference(sweep: Sweep, heuristics: Sequence[Sweep],
            or h.flops <= criterion.flops_factor * sweep.flops]
   comparable = bool(cheap)
   pool = cheap or hs
-  with np.errstate(invalid="ignore"):
-    means = np.stack([np.nanmean(h.stratum_loss, axis=1) if np.isfinite(h.stratum_loss).any(axis=None)
-                      else np.full(h.pool_sizes.size, np.nan) for h in pool])
+  means = np.stack([_row_means(h.stratum_loss) for h in pool])
   filled = np.where(np.isfinite(means), means, np.inf)
   best = np.argmin(filled, axis=0)
   loss = filled[best, np.arange(best.size)]
@@ -468,15 +474,12 @@ def n_star_search(sweep: Sweep, heuristics: Sequence[Sweep], criterion: SearchCr
   searcher = sweep.verdicts == detect.SEARCHER
 
   def holds(cols):
-    with np.errstate(invalid="ignore"):
-      loss = np.nanmean(sweep.stratum_loss[:, cols], axis=1) if np.isfinite(
-          sweep.stratum_loss[:, cols]).any() else np.full(sweep.pool_sizes.size, np.nan)
-    return beats(loss, ref.loss, criterion) & (searcher[:, cols].mean(1) > criterion.min_searcher_fraction)
+    return (beats(_row_means(sweep.stratum_loss[:, cols]), ref.loss, criterion)
+            & (searcher[:, cols].mean(1) > criterion.min_searcher_fraction))
 
   onset = bootstrap_onset(sweep.pool_sizes, sweep.num_seeds, holds, num_resamples=num_resamples, level=level,
                           seed=seed)
-  with np.errstate(invalid="ignore"):
-    model_loss = np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in sweep.stratum_loss])
+  model_loss = _row_means(sweep.stratum_loss)
   classified = sweep.verdicts != ""
   frac = np.where(classified.any(1), (searcher & classified).sum(1) / np.maximum(classified.sum(1), 1), np.nan)
   return SearchTransition(onset, tuple(model_loss.tolist()), tuple(ref.loss.tolist()), ref.label,

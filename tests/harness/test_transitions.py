@@ -352,3 +352,26 @@ def test_run_phase_diagram_writes_both_transitions(tmp_path):
   path = plots.plot_from_json(doc, str(tmp_path / "p.png"))
   with open(path, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unmeasured_stratum_never_counts_as_beating_the_heuristic():
+  """A stratum split that is not applicable (NaN: too few instances outside the pool) gives no N*_search, and
+  the detector is not asked; a heuristic unmeasured at some N is skipped there."""
+  def blank(pool_sizes, seeds):
+    sweep = _family("search")(pool_sizes, seeds)
+    return tr.Sweep(sweep.pool_sizes, sweep.seen, sweep.unseen, sweep.seen_success, sweep.unseen_success,
+                    sweep.params, "blank", stratum_loss=np.full(sweep.seen.shape, np.nan), flops=sweep.flops)
+
+  clf = _classifier(ALWAYS_SEARCHER)
+  out = tr.find_transition(blank, [_family("lookup")], GRID, SEEDS, heuristics=[_family("heuristic")],
+                           classifier=clf)
+  assert out.search.onset.n_star == math.inf and clf.calls == [] and out.gen.onset.n_star == GRID[0]
+  heur = _family("heuristic")(GRID, SEEDS)
+  holes = heur.stratum_loss.copy()
+  holes[0] = np.nan
+  holed = tr.Sweep(heur.pool_sizes, heur.seen, heur.unseen, heur.seen_success, heur.unseen_success, 0, "holed",
+                   stratum_loss=holes, flops=heur.flops)
+  other = tr.Sweep(heur.pool_sizes, heur.seen, heur.unseen, heur.seen_success, heur.unseen_success, 0, "other",
+                   stratum_loss=np.full(holes.shape, 0.3), flops=heur.flops)
+  ref = tr.heuristic_reference(_family("search")(GRID, SEEDS), [holed, other])
+  assert ref.label[0] == "other" and ref.label[1] == "holed" and ref.loss[0] == pytest.approx(0.3)
