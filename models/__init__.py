@@ -1,4 +1,5 @@
-"""The model zoo: trained networks (mlp, transformer, looped, memory) and baselines (lookup, search).
+"""The model zoo: trained networks (mlp, transformer, looped, memory) and ground truth (memorizers: lookup,
+lookup_instance; heuristics: heuristic; searchers: search).
 
     model = mesabench.models.make("looped", task.spec, width=64, iterations=8)
     params = model.init(jax.random.key(0))
@@ -8,7 +9,8 @@ ids (``registered()``). The interface every model shares is ``mesabench.models.b
 """
 from mesabench.models import base
 from mesabench.models.base import Model, make, register, registered
-from mesabench.models import baselines, looped, memory, mlp, transformer  # registers the zoo
+from mesabench.models import heuristics, looped, memorizers, memory, mlp  # registers the zoo
+from mesabench.models import searchers, transformer  # registers the zoo
 
-__all__ = ["Model", "base", "baselines", "looped", "make", "memory", "mlp", "register", "registered",
-           "transformer"]
+__all__ = ["Model", "base", "heuristics", "looped", "make", "memorizers", "memory", "mlp", "register", "registered",
+           "searchers", "transformer"]

@@ -9,7 +9,7 @@ the task's answer. Every model, trained or not, exposes the same pure functions,
     loss = model.loss(params, batch.inputs, batch.targets)  # scalar training surrogate (nets only)
     prediction = model.predict(params, batch.inputs)        # what ``task.score`` takes: x [B] or k [B]
 
-Heads (what a network's last layer means):
+Heads (what a network's last layer means; ``HEAD_KINDS``, one ``Head`` per ``Spec.output_kind``):
   * "interval" outputs (PolyMax): ``bins`` scores over equal bins of [0, 1] plus one offset per bin; the prediction
     is x = (b + sigmoid(offset_b)) / bins at the best bin b, so x is always in [0, 1]. Training loss: cross-entropy
     of the target's bin plus the squared error of the offset within the target bin (both in [0, inf)).
@@ -52,41 +52,82 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 # ------------------------------------------------------------------------------------------------------- heads
 
 
-def head_size(spec: Spec, head: str, bins: int) -> int:
-  """Width H of the last layer for ``spec``'s output kind (see the module docstring)."""
-  if spec.output_kind == "interval":
-    return 2 * bins
-  if spec.output_kind == "integer":
-    return int(spec.num_classes) if head == "classes" else int(spec.output_bits)
-  raise ValueError(f"spec.output_kind must be 'interval' or 'integer', got {spec.output_kind!r}")
+@dataclasses.dataclass(frozen=True)
+class Head:
+  """What a network's last layer means for one ``Spec.output_kind`` (see the module docstring).
+
+  Attributes:
+    size: (spec, head, bins) -> H, the width of the last layer.
+    loss: (spec, head, bins, out [B, H], targets) -> per-example training loss [B] (float32, >= 0).
+    predict: (spec, head, bins, out [..., H]) -> predictions [...] (what ``task.score`` takes).
+  """
+  size: Callable[[Spec, str, int], int]
+  loss: Callable[[Spec, str, int, jax.Array, Mapping[str, jax.Array]], jax.Array]
+  predict: Callable[[Spec, str, int, jax.Array], jax.Array]
 
 
-def head_loss(spec: Spec, head: str, bins: int, out: jax.Array, targets: Mapping[str, jax.Array]) -> jax.Array:
-  """Per-example training loss [B] (float32, >= 0) of head outputs ``out`` [B, H] against the task's targets."""
-  if spec.output_kind == "interval":
-    x = jnp.clip(targets["x"].astype(jnp.float32), 0.0, 1.0)
-    scaled = x * bins
-    b = jnp.clip(jnp.floor(scaled).astype(jnp.int32), 0, bins - 1)
-    frac = scaled - b.astype(jnp.float32)
-    ce = optax.softmax_cross_entropy_with_integer_labels(out[:, :bins], b)
-    off = jax.nn.sigmoid(jnp.take_along_axis(out[:, bins:], b[:, None], axis=1)[:, 0])
-    return ce + (off - frac) ** 2
+def _interval_loss(spec, head, bins, out, targets):
+  del spec, head
+  x = jnp.clip(targets["x"].astype(jnp.float32), 0.0, 1.0)
+  scaled = x * bins
+  b = jnp.clip(jnp.floor(scaled).astype(jnp.int32), 0, bins - 1)
+  frac = scaled - b.astype(jnp.float32)
+  ce = optax.softmax_cross_entropy_with_integer_labels(out[:, :bins], b)
+  off = jax.nn.sigmoid(jnp.take_along_axis(out[:, bins:], b[:, None], axis=1)[:, 0])
+  return ce + (off - frac) ** 2
+
+
+def _interval_predict(spec, head, bins, out):
+  del spec, head
+  b = jax.lax.argmax(out[..., :bins], out.ndim - 1, jnp.int32)  # int32 index also under x64
+  off = jax.nn.sigmoid(jnp.take_along_axis(out[..., bins:], b[..., None], axis=-1)[..., 0])
+  return jnp.clip((b.astype(jnp.float32) + off) / bins, 0.0, 1.0)
+
+
+def _integer_loss(spec, head, bins, out, targets):
+  del spec, bins
   if head == "classes":
     k = jnp.clip(targets["k"].astype(jnp.int32), 0, out.shape[-1] - 1)
     return optax.softmax_cross_entropy_with_integer_labels(out, k)
   return jnp.mean(optax.sigmoid_binary_cross_entropy(out, targets["k_bits"].astype(jnp.float32)), axis=-1)
 
 
-def head_predict(spec: Spec, head: str, bins: int, out: jax.Array) -> jax.Array:
-  """Predictions from head outputs [..., H]: x float32 in [0, 1] (interval) or k int32 (integer), shape [...]."""
-  if spec.output_kind == "interval":
-    b = jnp.argmax(out[..., :bins], axis=-1)
-    off = jax.nn.sigmoid(jnp.take_along_axis(out[..., bins:], b[..., None], axis=-1)[..., 0])
-    return jnp.clip((b.astype(jnp.float32) + off) / bins, 0.0, 1.0)
+def _integer_predict(spec, head, bins, out):
+  del spec, bins
   if head == "classes":
-    return jnp.argmax(out, axis=-1).astype(jnp.int32)
+    return jax.lax.argmax(out, out.ndim - 1, jnp.int32)  # int32 index also under x64 (same op count)
   bits = (out > 0).astype(jnp.int32)
   return jnp.sum(bits << jnp.arange(out.shape[-1], dtype=jnp.int32), axis=-1)
+
+
+HEAD_KINDS: dict[str, Head] = {
+    "interval": Head(size=lambda spec, head, bins: 2 * bins, loss=_interval_loss, predict=_interval_predict),
+    "integer": Head(size=lambda spec, head, bins: int(spec.num_classes) if head == "classes"
+                    else int(spec.output_bits), loss=_integer_loss, predict=_integer_predict),
+}
+"""The heads by ``Spec.output_kind``: a task with a new output kind registers its head here."""
+
+
+def head_of(spec: Spec) -> Head:
+  """The head of ``spec.output_kind``; ValueError naming the known kinds."""
+  if spec.output_kind not in HEAD_KINDS:
+    raise ValueError(f"spec.output_kind must be one of {sorted(HEAD_KINDS)}, got {spec.output_kind!r}")
+  return HEAD_KINDS[spec.output_kind]
+
+
+def head_size(spec: Spec, head: str, bins: int) -> int:
+  """Width H of the last layer for ``spec``'s output kind (see the module docstring)."""
+  return head_of(spec).size(spec, head, bins)
+
+
+def head_loss(spec: Spec, head: str, bins: int, out: jax.Array, targets: Mapping[str, jax.Array]) -> jax.Array:
+  """Per-example training loss [B] (float32, >= 0) of head outputs ``out`` [B, H] against the task's targets."""
+  return head_of(spec).loss(spec, head, bins, out, targets)
+
+
+def head_predict(spec: Spec, head: str, bins: int, out: jax.Array) -> jax.Array:
+  """Predictions from head outputs [..., H]: x float32 in [0, 1] (interval) or k int32 (integer), shape [...]."""
+  return head_of(spec).predict(spec, head, bins, out)
 
 
 def tokens(spec: Spec, inputs: jax.Array) -> jax.Array:
@@ -116,6 +157,12 @@ class Model:
 
   trainable = True
   iterative = False
+  shares_weights_across_positions = False
+  """True when every weight applies to every input position (token-wise embeddings and blocks), so inputs that
+  set positions constant in training (ModSearch's high bits on ``task.larger()``) reach only trained weights.
+  False for models with a weight per input position (mlp, looped: a Dense over the flattened input, whose weights
+  for an always-zero input never get a gradient). Baselines without trained weights are True (a rule or a
+  stored table reads every position)."""
 
   @property
   def options(self) -> dict[str, Any]:
@@ -219,6 +266,15 @@ def head_defaults(spec: Spec, config: dict[str, Any]) -> dict[str, Any]:
   head = check_choice("head", config.get("head", "classes"), HEADS)
   bins = check_int("bins", config.get("bins", 64), 2, MAX_BINS)
   return {"head": head, "bins": bins}
+
+
+def answers_larger(model: Model, task: Any) -> bool:
+  """Whether ``model`` can answer ``task.larger()`` by construction: the task has a larger split and, when that
+  split needs weights shared across input positions (``task.larger_requires_shared_weights()``), the model has
+  them. False means the harness reports the split as "not applicable", never a number."""
+  if task.larger() is None:
+    return False
+  return not task.larger_requires_shared_weights() or model.shares_weights_across_positions
 
 
 # ---------------------------------------------------------------------------------------------------- registry

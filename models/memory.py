@@ -69,6 +69,9 @@ class Memory(base.IterativeNetModel):
   """Config: width (controller units, 1..2048, default 64), mem_width (1..1024, default 32), steps (1..1024,
   default 6), loss_on, head, bins."""
 
+  shares_weights_across_positions = True  # one Dense embedding per token, a learned position row per token, and
+  # the controller reads memory rows by content: no weight is tied to one bit of the input
+
   max_iterations = MAX_STEPS
 
   def module(self):

@@ -53,6 +53,9 @@ class Transformer(base.NetModel):
   """Config: width (heads..1024, divisible by heads; default 64), layers (1..12, default 2), heads (1..16,
   default 4), mlp_ratio (1..8, default 2), head, bins."""
 
+  shares_weights_across_positions = True  # one Dense embedding and shared blocks for every token; a learned
+  # position embedding per token, which trains on every position (zero bits included)
+
   def module(self):
     o = self.options
     net = TransformerNet(width=o["width"], layers=o["layers"], heads=o["heads"], mlp_ratio=o["mlp_ratio"],

@@ -7,6 +7,8 @@ backend. Models see only ``task.spec``; the harness is the only place where task
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
 from typing import Any, Callable
 
 import flax.struct
@@ -18,7 +20,21 @@ from mesabench.kernels import _backend
 from mesabench.kernels import _checks
 
 MAX_BATCH = 2**24
-"""Largest batch or pool a task method accepts (memory, and int32 indices with room to spare)."""
+"""Largest batch or pool a task method accepts (int32 indices with room to spare). Memory is checked separately:
+a batch whose ``Task.memory_bytes`` estimate exceeds ``memory_limit_bytes()`` is refused up front."""
+
+
+COMPILE_BYTES = 2**28
+"""Fixed allowance of ``Task.memory_bytes`` for compiling and running the chunk programs (measured 100-150 MiB)."""
+
+
+def memory_limit_bytes() -> int:
+  """Bytes a task batch may take on this machine: the default device's memory limit when jax reports one (GPU,
+  TPU), else the host's physical memory (CPU)."""
+  stats = jax.devices()[0].memory_stats() or {}
+  if stats.get("bytes_limit"):
+    return int(stats["bytes_limit"])
+  return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 @flax.struct.dataclass
@@ -115,8 +131,12 @@ class Task:
 
   def score(self, batch: Batch, prediction) -> dict[str, jax.Array]:
     """Per-example metrics (float32 [B] each, always including ``loss``) of ``prediction`` (one per example)."""
-    prediction = jnp.asarray(prediction)
-    want = batch.targets[self.answer_key].shape
+    target = batch.targets[self.answer_key]
+    if jnp.issubdtype(target.dtype, jnp.integer):  # one rule for every task whose answers are integers
+      prediction = integer_prediction(prediction)
+    else:
+      prediction = self.prediction_array(prediction)
+    want = target.shape
     if prediction.shape != want:
       raise ValueError(f"prediction must have shape {want} (one {self.answer_key} per example), "
                        f"got {prediction.shape}")
@@ -125,10 +145,22 @@ class Task:
   def _score(self, batch: Batch, prediction: jax.Array) -> dict[str, jax.Array]:
     raise NotImplementedError
 
+  def prediction_array(self, prediction) -> jax.Array:
+    """``prediction`` as the array ``score`` checks and scores when the answers are not integers (default:
+    ``jnp.asarray``). Integer answers (an integer ``targets[answer_key]``) always go through
+    ``integer_prediction``, the one rule of every integer-answer task."""
+    return jnp.asarray(prediction)
+
   def larger(self) -> "Task | None":
-    """The extrapolation task: same spec (so a trained model applies), larger instances; None when the task has
-    none at these parameters."""
+    """The extrapolation task: same spec (so a trained model applies), larger or harder instances; None when the
+    task has none at these parameters."""
     return None
+
+  def larger_requires_shared_weights(self) -> bool:
+    """True when ``larger()`` sets input positions that are constant throughout training (e.g. ModSearch's high
+    bits of n): only a model whose weights are shared across input positions can answer it by construction; for
+    any other model the split is "not applicable" (see ``mesabench.models.base.answers_larger``)."""
+    return False
 
   # ------------------------------------------------------------------ what the task knows (harness and baselines ask)
   success_metric: str = ""
@@ -153,13 +185,140 @@ class Task:
     """Zero targets of the right shapes and dtypes (for shape-only tracing, e.g. FLOP counts)."""
     raise NotImplementedError
 
+  def instance_vector(self, inputs: jax.Array) -> jax.Array:
+    """The decoded instances as rows [B, F] whose Euclidean distance is the instance distance of the
+    ``lookup_instance`` memorizer (ModSearch: n as int32, |n - n'|; PolyMax: coefficients, L2). Default: the one
+    array ``decode`` returns, flattened per example."""
+    decoded = self.decode(inputs)
+    if len(decoded) != 1:
+      raise NotImplementedError(f"{self.task_id} decodes to {sorted(decoded)}: override instance_vector")
+    (value,) = decoded.values()
+    return value.reshape(value.shape[0], -1)
+
+  def table_bits(self) -> float:
+    """Bits of the full answer table: the sum over every instance the sampler can produce of log2(number of legal
+    answers the success metric tells apart). Default: ``space_size * answer_bits()`` (a float; may be huge)."""
+    return float(self.space_size) * self.answer_bits()
+
+  # ------------------------------------------------------------------ ground truth (the zoo's baselines ask)
+  # Heuristics never evaluate the objective on candidates; searchers do, ``budget`` candidates per instance.
+  # All predict hooks are pure and jit/vmap friendly: ``inputs`` [B, *spec.input_shape] in, answers [B] out.
+
+  def heuristic_rules(self) -> tuple[str, ...]:
+    """Names of the task's non-search heuristics (model ``heuristic`` with config {"rule": name})."""
+    return ()
+
+  def heuristic_init(self, rule: str) -> Any:
+    """The rule's state before fitting (a pytree of arrays; {} for rules that need no fitting)."""
+    self._check_rule(rule)
+    return {}
+
+  def heuristic_fit(self, rule: str, state: Any, inputs: jax.Array, targets: dict[str, jax.Array]) -> Any:
+    """The rule's state after seeing the training pool (inputs [N, ...], the oracle's targets)."""
+    del inputs, targets
+    self._check_rule(rule)
+    return state
+
+  def heuristic(self, rule: str, inputs: jax.Array, state: Any) -> jax.Array:
+    """The rule's answers [B] for ``inputs``."""
+    raise NotImplementedError
+
+  def search_strategies(self) -> tuple[str, ...]:
+    """Names of the task's budgeted searchers (model ``search`` with config {"budget": B, "strategy": name})."""
+    return ()
+
+  def full_search(self) -> tuple[str, int]:
+    """(strategy, budget) of the task's full algorithm: what model ``search`` runs with no config."""
+    raise NotImplementedError
+
+  def search_budget_range(self, strategy: str) -> tuple[int, int]:
+    """The budgets [lo, hi] that ``strategy`` accepts."""
+    self._check_strategy(strategy)
+    return 1, 2**22
+
+  def search_budgets(self, strategy: str) -> tuple[int, ...]:
+    """The budgets of ``strategy`` in the calibration set (``ground_truth``)."""
+    self._check_strategy(strategy)
+    return ()
+
+  def search(self, strategy: str, budget: int, inputs: jax.Array, seed: int = 0) -> jax.Array:
+    """The answers [B] of ``strategy`` with ``budget`` candidates per instance; ``seed`` keys random strategies
+    (each instance's candidates depend on the seed and the instance only, never on its batch position)."""
+    raise NotImplementedError
+
+  def search_loop_trips(self, strategy: str, budget: int) -> int:
+    """How many times ``search`` runs its rolled loop body (1 when it has none): XLA's cost analysis counts a loop
+    body once, so FLOP counts are scaled by this."""
+    del strategy, budget
+    return 1
+
+  def search_family(self) -> "SearchFamily":
+    """The budgeted-search family that defines a model's equivalent search budget."""
+    raise NotImplementedError
+
+  def ground_truth(self) -> tuple["GroundTruth", ...]:
+    """The calibration set of known behaviours: memorizers (``lookup``, ``lookup_instance``), every heuristic rule,
+    and every search strategy at each of its ``search_budgets``."""
+    out = [GroundTruth("memorizer", "lookup", (), None), GroundTruth("memorizer", "lookup_instance", (), None)]
+    out += [GroundTruth("heuristic", "heuristic", (("rule", r),), None) for r in self.heuristic_rules()]
+    for s in self.search_strategies():
+      out += [GroundTruth("searcher", "search", (("budget", b), ("strategy", s)), b) for b in self.search_budgets(s)]
+    return tuple(out)
+
+  def _check_rule(self, rule: str) -> None:
+    if rule not in self.heuristic_rules():
+      raise ValueError(f"rule must be one of {self.heuristic_rules()} for {self.task_id}, got {rule!r}")
+
+  def _check_strategy(self, strategy: str) -> None:
+    if strategy not in self.search_strategies():
+      raise ValueError(f"strategy must be one of {self.search_strategies()} for {self.task_id}, got {strategy!r}")
+
+  def _check_budget(self, strategy: str, budget) -> int:
+    lo, hi = self.search_budget_range(strategy)
+    return _checks.check_int("budget", budget, lo, hi)
+
   # ------------------------------------------------------------------ shared
   def params(self) -> dict[str, Any]:
     """The constructor parameters, as given to ``make`` (for result files)."""
     return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
   def _check_batch_size(self, batch_size, name: str = "batch_size") -> int:
-    return _checks.check_positive_int(name, batch_size, MAX_BATCH)
+    size = _checks.check_positive_int(name, batch_size, MAX_BATCH)
+    self._check_memory(name, size)
+    return size
+
+  chunk_rows = 2**14
+  """Rows per chunk of the oracle and the difficulty features in ``sample`` / ``pool`` (tasks set their own):
+  their working memory is ``chunk_rows * work_bytes_per_row`` whatever the batch size."""
+
+  work_bytes_per_row = 16384
+  """Peak working bytes per row of one chunk, beyond the batch itself (measured per task; see the task)."""
+
+  def memory_bytes(self, batch_size: int) -> int:
+    """Estimated peak bytes of ``sample(key, batch_size)`` or ``pool(key, batch_size)`` (an estimate, not a bound):
+    the batch twice (its chunks and their concatenation; rows padded to a power of two; bytes per row measured
+    on a one-row batch), one chunk's working memory (``chunk_rows * work_bytes_per_row``) and COMPILE_BYTES.
+    Measured on CPU (jax 0.10.2), peak RSS growth vs estimate: PolyMax-v0 degree 6, 2**18 rows: 262 vs 429 MiB;
+    ModSearch-v0 bits 20, 2**20 rows: 489 vs 716 MiB. The harness can refuse a configuration up front with it;
+    ``sample`` and ``pool`` refuse sizes whose estimate exceeds ``memory_limit_bytes()``.
+    """
+    size = _checks.check_positive_int("batch_size", batch_size)
+    rows = bucket(size)
+    work = min(rows, self.chunk_rows) * self.work_bytes_per_row
+    return 2 * rows * _row_bytes(self) + work + COMPILE_BYTES
+
+  def _check_memory(self, name: str, size: int) -> None:
+    if size <= self.chunk_rows:
+      return
+    need, limit = self.memory_bytes(size), memory_limit_bytes()
+    if need <= limit:
+      return
+    most = self.chunk_rows
+    while most * 2 <= MAX_BATCH and self.memory_bytes(most * 2) <= limit:
+      most *= 2
+    raise ValueError(f"{name} must be at most {most} for {self.task_id} with {self.params()} on this machine: "
+                     f"{name}={size} needs about {need / 2**30:.1f} GiB (Task.memory_bytes, an estimate), more "
+                     f"than the {limit / 2**30:.1f} GiB it has")
 
   def _check_stratum(self, stratum: str | None) -> None:
     if stratum is not None and stratum not in self.strata:
@@ -167,6 +326,7 @@ class Task:
 
   def _check_pool_size(self, size) -> int:
     size = _checks.check_positive_int("size", size, MAX_BATCH)
+    self._check_memory("size", size)
     if size > self.space_size:
       raise ValueError(f"size must be in [1, {self.space_size}] (the number of distinct instances of "
                        f"{self.task_id} with {self.params()}), got {size}")
@@ -174,7 +334,8 @@ class Task:
 
   def _sample_stratum(self, key: jax.Array, batch_size: int, stratum: str,
                       draw: Callable[[jax.Array, int], Batch], max_rounds: int = 256) -> Batch:
-    """Rejection sampling of a stratum: rounds of ``draw(key_r, 2 * batch_size)``, kept in order of draw."""
+    """Rejection sampling of a stratum: rounds of ``draw(key_r, 2 * batch_size)``, kept in order of draw (repeats
+    possible; ``_sample_distinct`` gives distinct instances)."""
     got, count = [], 0
     for r in range(max_rounds):
       cand = draw(jax.random.fold_in(key, r), 2 * batch_size)
@@ -187,6 +348,135 @@ class Task:
         return concatenate(got) if len(got) > 1 else got[0]
     raise ValueError(f"stratum {stratum!r} of {self.task_id} with {self.params()} is too rare: found {count} of "
                      f"{batch_size} in {max_rounds} rounds; choose other task parameters")
+
+  def _sample_distinct(self, key: jax.Array, batch_size: int, draw: Callable[[jax.Array, int], Batch],
+                       keep: Callable[[Batch], np.ndarray], identity: Callable[[Batch], np.ndarray],
+                       exclude: np.ndarray | None = None, what: str = "instances", max_rounds: int = 256) -> Batch:
+    """``batch_size`` DISTINCT instances with ``keep`` true, by rejection: rounds of ``draw(key_r, m)`` (m =
+    bucket(2 * batch_size), so one compile serves every round), kept in order of draw; a draw whose ``identity``
+    (an integer per instance; equal instances have equal identities) was already kept, or lies in ``exclude``,
+    is rejected. Distinct identities imply distinct instances."""
+    got, count, seen = [], 0, set() if exclude is None else set(np.asarray(exclude).tolist())
+    size = bucket(2 * batch_size)
+    for r in range(max_rounds):
+      cand = draw(jax.random.fold_in(key, r), size)
+      mask, ids = np.asarray(keep(cand)), np.asarray(identity(cand))
+      idx = []
+      for i in np.nonzero(mask)[0]:
+        if len(idx) == batch_size - count:
+          break
+        if int(ids[i]) not in seen:
+          seen.add(int(ids[i]))
+          idx.append(i)
+      if idx:
+        got.append(cand.take(jnp.asarray(idx)))
+        count += len(idx)
+      if count == batch_size:
+        return concatenate(got) if len(got) > 1 else got[0]
+    raise ValueError(f"{what} of {self.task_id} with {self.params()} are too rare: found {count} distinct of "
+                     f"{batch_size} in {max_rounds} rounds; ask for fewer or choose other task parameters")
+
+
+# ---------------------------------------------------------------------------------------------- ground truth
+
+GROUND_TRUTH_KINDS = ("memorizer", "heuristic", "searcher")
+
+
+@dataclasses.dataclass(frozen=True)
+class GroundTruth:
+  """One known behaviour of the calibration set: ``mesabench.models.make(model_id, spec, **config_dict)``.
+
+  Attributes:
+    kind: "memorizer", "heuristic" or "searcher".
+    model_id: the zoo id ("lookup", "lookup_instance", "heuristic", "search").
+    config: the model config as sorted (name, value) pairs.
+    budget: candidates per instance for searchers; None otherwise.
+  """
+  kind: str
+  model_id: str
+  config: tuple[tuple[str, Any], ...]
+  budget: int | None
+
+  def __post_init__(self):
+    if self.kind not in GROUND_TRUTH_KINDS:
+      raise ValueError(f"kind must be one of {GROUND_TRUTH_KINDS}, got {self.kind!r}")
+    object.__setattr__(self, "config", tuple(sorted(self.config)))
+
+  @property
+  def config_dict(self) -> dict[str, Any]:
+    return dict(self.config)
+
+  @property
+  def label(self) -> str:
+    """A short readable name, e.g. "search(strategy=grid, budget=8)"."""
+    inner = ", ".join(f"{k}={v}" for k, v in sorted(self.config, key=lambda kv: kv[0] != "strategy"))
+    return f"{self.model_id}({inner})" if inner else self.model_id
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchFamily:
+  """A budgeted-search family: model ``search`` with ``strategy`` at each of ``budgets`` (ascending)."""
+  strategy: str
+  budgets: tuple[int, ...]
+
+  def members(self) -> tuple[GroundTruth, ...]:
+    return tuple(GroundTruth("searcher", "search", (("budget", b), ("strategy", self.strategy)), b)
+                 for b in self.budgets)
+
+
+@functools.lru_cache(maxsize=256)
+def _row_bytes(task: Task) -> int:
+  """Bytes per example of ``task``'s batches, from one sampled example (cached per task)."""
+  batch = task.sample(jax.random.key(0), 1)
+  return int(sum(np.asarray(leaf).nbytes for leaf in jax.tree_util.tree_leaves(batch)))
+
+
+# ---------------------------------------------------------------------------------------------- predictions
+
+NOT_AN_ANSWER = -1
+"""What ``integer_prediction`` makes of a prediction that is not an int32 integer: no task accepts -1 as an answer."""
+
+
+def integer_prediction(prediction) -> jax.Array:
+  """Predicted integer answers as int32, by the one rule of every task whose answers are integers.
+
+  Accepted as that integer: any integer dtype, and integer-valued floats (3.0 is 3), when the value lies in the
+  int32 range [-2**31, 2**31 - 1]. Everything else becomes ``NOT_AN_ANSWER`` (-1), which lies outside every
+  task's legal answers and so scores the worst value: NaN, +-inf, non-integer floats (3.7 is NOT truncated to 3),
+  and integers outside int32 (k + 2**32, which a cast would wrap to k). Concrete inputs (numpy, Python, jax
+  arrays) are checked in their own dtype before any conversion, so numpy int64 / float64 predictions are exact
+  with or without ``jax_enable_x64``; traced inputs (inside jit) are checked in their traced dtype. Raises
+  ValueError naming ``prediction`` for dtypes that are not real numbers (bool, complex, strings, objects).
+  """
+  if _checks.is_concrete(prediction):
+    arr = np.asarray(prediction)
+    kind = arr.dtype.kind
+    if kind in "iu":
+      ok = (arr >= -2**31) & (arr <= 2**31 - 1)
+    elif kind == "f":
+      with np.errstate(invalid="ignore"):
+        ok = np.isfinite(arr) & (arr == np.floor(arr)) & (arr >= -2.0**31) & (arr < 2.0**31)
+    else:
+      raise ValueError(f"prediction must hold real numbers (integers or integer-valued floats), got dtype "
+                       f"{arr.dtype}")
+    return jnp.asarray(np.where(ok, arr, NOT_AN_ANSWER).astype(np.int32))
+  return _integer_prediction_traced(prediction)
+
+
+def _integer_prediction_traced(p):
+  if jnp.issubdtype(p.dtype, jnp.integer):
+    info = jnp.iinfo(p.dtype)
+    ok = jnp.ones(p.shape, bool)
+    if info.max > 2**31 - 1:
+      ok = ok & (p <= 2**31 - 1)
+    if info.min < -2**31:
+      ok = ok & (p >= -2**31)
+  elif jnp.issubdtype(p.dtype, jnp.floating):
+    ok = jnp.isfinite(p) & (p == jnp.floor(p)) & (p >= -2.0**31) & (p < 2.0**31)
+  else:
+    raise ValueError(f"prediction must hold real numbers (integers or integer-valued floats), got dtype {p.dtype}")
+  safe = jnp.where(ok, p, jnp.zeros((), p.dtype)).astype(jnp.int32)  # only in-range values are ever cast
+  return jnp.where(ok, safe, jnp.int32(NOT_AN_ANSWER))
 
 
 # ---------------------------------------------------------------------------------------------- keyed permutations

@@ -146,10 +146,7 @@ def test_permuted_pool_is_a_bijection_prefix(domain, seed):
 
 def test_strata_and_scoring():
   task = tasks.make("ModSearch-v0", bits=12)
-  hard = task.sample(jax.random.key(0), 64, stratum="hard")
-  easy = task.sample(jax.random.key(0), 64, stratum="easy")
-  assert np.asarray(hard.info["difficulty"]["bit_length"]).min() == 12
-  assert np.asarray(easy.info["n"]).max() <= 63
+  hard = task.sample(jax.random.key(0), 64, stratum="hard")  # stratum definitions: tests/tasks/test_strata.py
   m = task.score(hard, hard.targets["k"])
   assert float(m["accuracy"].mean()) == 1.0 and float(m["regret"].max()) == 0.0
   n = np.asarray(hard.info["n"])
