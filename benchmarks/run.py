@@ -27,7 +27,8 @@ _POOLS = flags.DEFINE_list("pool_sizes", None, "Pool sizes: positive integers or
 _SEEDS = flags.DEFINE_list("seeds", None, "Seeds: integers in [0, 2**31) (overrides the config's).")
 _OUT = flags.DEFINE_string("out", os.path.join(suite.DEFAULT_RUNS_DIR, "leaderboard.json"),
                            "Leaderboard JSON to write (a .json path).")
-_CONFIG = flags.DEFINE_string("config", None, "A suite config JSON file (config_version 1); default: the quick suite.")
+_CONFIG = flags.DEFINE_string("config", None, "A suite config JSON file (config_version 1); default: --preset.")
+_PRESET = flags.DEFINE_enum("preset", "default", sorted(suite.PRESETS), "Named suite when no --config is given.")
 _CONFIG_JSON = flags.DEFINE_string("config_json", None, "A suite config as a JSON string (what entry commands use).")
 _RESUME = flags.DEFINE_bool("resume", False, "Keep the finished entries of --out and run only the missing ones.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --out.")
@@ -44,13 +45,14 @@ def main(argv):
   if _RESUME.value and _OVERWRITE.value:
     raise cli.UsageError("--resume and --overwrite: give at most one")
   config = suite.with_overrides(
-      suite.load_config(_CONFIG.value, _CONFIG_JSON.value),
+      suite.load_config(_CONFIG.value, _CONFIG_JSON.value, _PRESET.value),
       tasks=cli.split_list("tasks", _TASKS.value, allowed="task ids"),
       models=cli.split_list("models", _MODELS.value, allowed="model ids"),
       steps=_STEPS.value,
       pool_sizes=cli.split_list("pool_sizes", _POOLS.value, _pool, "positive integers or 'fresh'"),
       seeds=cli.split_list("seeds", _SEEDS.value, int, "integers in [0, 2**31)"))
-  out = cli.check_output_path("out", _OUT.value, exists_ok=_RESUME.value or _OVERWRITE.value, suffix=".json")
+  out = cli.check_output_path("out", _OUT.value, exists_ok=_RESUME.value or _OVERWRITE.value, suffix=".json",
+                               resumable=True)
   md = _MARKDOWN.value or os.path.splitext(out)[0] + ".md"
   cli.check_output_path("markdown", md, exists_ok=True)
   suite.check_resources(config)

@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 
 from absl import app
 from absl import flags
+from absl import logging as absl_logging
 
 EXIT_USAGE = 2
 
@@ -33,6 +34,7 @@ class UsageError(ValueError):
 def _quiet_backends() -> None:
   # jax logs a warning per backend plugin it cannot start (a TPU plugin on a CPU machine, say); silence those.
   logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
+  absl_logging.set_verbosity(absl_logging.WARNING)  # libraries' INFO lines (orbax's per-save log) are not ours
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -88,9 +90,11 @@ def split_list(name: str, values: Sequence[str] | None, convert: Callable[[str],
   return out
 
 
-def check_output_path(name: str, path: str, *, exists_ok: bool, suffix: str | None = None) -> str:
+def check_output_path(name: str, path: str, *, exists_ok: bool, suffix: str | None = None,
+                      resumable: bool = False) -> str:
   """Checks that ``path`` can be written (its folder exists or can be created, it is not a folder) before any
-  work; refuses an existing file unless ``exists_ok`` (--resume / --overwrite). Returns the path."""
+  work; refuses an existing file unless ``exists_ok`` (--overwrite, or --resume for a ``resumable`` result).
+  Returns the path."""
   if not path:
     raise UsageError(f"--{name}: must be a file path")
   if suffix is not None and not path.endswith(suffix):
@@ -98,7 +102,8 @@ def check_output_path(name: str, path: str, *, exists_ok: bool, suffix: str | No
   if os.path.isdir(path):
     raise UsageError(f"--{name}: {path!r} is a folder; give a file path")
   if os.path.exists(path) and not exists_ok:
-    raise UsageError(f"--{name}: {path!r} exists; pass --resume to continue it or --overwrite to replace it")
+    how = "pass --resume to continue it or --overwrite to replace it" if resumable else "pass --overwrite to replace it"
+    raise UsageError(f"--{name}: {path!r} exists; {how}")
   folder = os.path.dirname(os.path.abspath(path)) or "."
   probe = folder
   while not os.path.exists(probe):

@@ -42,6 +42,7 @@ from mesabench.harness import checkpoints
 from mesabench.harness import leaderboard
 from mesabench.harness import provenance
 from mesabench.harness import train
+from mesabench.tasks import core as task_core
 
 CONFIG_VERSION = 1
 
@@ -50,19 +51,36 @@ DEFAULT_RUNS_DIR = "runs"
 
 DEFAULT_SUITE: dict[str, Any] = {
     "config_version": CONFIG_VERSION,
-    "tasks": [{"id": "PolyMax-v0", "params": {"degree": 4, "max_degree": 6}},
-              {"id": "ModSearch-v0", "params": {"bits": 10, "width": 12}}],
+    "tasks": [{"id": "PolyMax-v0", "params": {"degree": 4}},
+              {"id": "ModSearch-v0", "params": {"bits": 16, "width": 20}}],
     "models": [{"id": "mlp", "config": {"width": 64, "depth": 2}},
                {"id": "transformer", "config": {"width": 32, "heads": 2, "layers": 2}},
                {"id": "looped", "config": {"width": 64, "iterations": 4}},
                {"id": "memory", "config": {"width": 32, "mem_width": 16, "steps": 4}},
                {"id": "lookup", "config": {}},
+               {"id": "lookup_instance", "config": {}},
+               {"id": "heuristic", "config": {}},
                {"id": "search", "config": {}}],
     "pool_sizes": [64, 512],
     "seeds": [0, 1],
     "train": {"steps": 300, "batch_size": 64, "learning_rate": 3e-3, "eval_size": 256, "curve_points": 8},
 }
-"""The quick default suite: both tasks x the whole zoo x 2 pool sizes x 2 seeds, about 5 minutes on 2 CPU cores."""
+"""The quick default suite: both tasks x the zoo and its three kinds of ground truth (memorizers lookup and
+lookup_instance, the task's first non-search heuristic, its full search) x 2 pool sizes x 2 seeds. ModSearch at
+bits 16: its answer table (``task.table_bits()``, about 9.6e5 bits) is far more than any zoo model can hold at
+4 bits per parameter, so memorizing everything is impossible (issue 11 section 3)."""
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": DEFAULT_SUITE,
+    "smoke": {**copy.deepcopy(DEFAULT_SUITE),
+              "tasks": [{"id": "PolyMax-v0", "params": {"degree": 4}},
+                        {"id": "ModSearch-v0", "params": {"bits": 10, "width": 12}}],
+              "models": [{"id": "mlp", "config": {"width": 32, "depth": 2}}, {"id": "lookup", "config": {}},
+                         {"id": "heuristic", "config": {}}, {"id": "search", "config": {}}],
+              "train": {**DEFAULT_SUITE["train"], "steps": 100}},
+}
+"""Named suites: "default" (the main job) and "smoke" (bits 10, a quick check that everything runs; at bits 10 the
+whole ModSearch answer table fits in a small model, so it cannot tell memorization from search)."""
 
 _FIELDS = ("config_version", "tasks", "models", "pool_sizes", "seeds", "train")
 
@@ -145,11 +163,20 @@ def check_resources(config: dict[str, Any]) -> list[dict[str, Any]]:
       if p is not None and p >= task.space_size:
         raise ValueError(f"config.pool_sizes[{j}] must be below the {task.space_size} distinct instances of "
                          f"{t['id']} with {task.params()} (at least one is needed for the held-out split), got {p}")
+    runs = [train.Run(s, p) for p in config["pool_sizes"] for s in config["seeds"]]
+    tcfg = train.TrainConfig(**config["train"])
+    limit = task_core.memory_limit_bytes()
     for j, m in enumerate(config["models"]):
       try:
-        zoo.make(m["id"], task.spec, **m["config"])
+        model = zoo.make(m["id"], task.spec, **m["config"])
       except (TypeError, ValueError) as err:
         raise ValueError(f"config.models[{j}].config ({m['id']} on {t['id']}): {err}") from err
+      need = train.estimate_bytes(task, model, runs, tcfg)
+      if need > limit:
+        raise ValueError(f"config.models[{j}] ({m['id']} on {t['id']}) needs about {need / 2**30:.1f} GiB for "
+                         f"{len(runs)} runs at pool sizes {config['pool_sizes']} (harness.train.estimate_bytes), more "
+                         f"than the {limit / 2**30:.1f} GiB this machine has; use fewer runs, smaller pools, "
+                         f"batch_size or eval sizes")
   return plan(config)
 
 
@@ -231,10 +258,12 @@ def run_suite(config: dict[str, Any], out: str, *, resume: bool = False, command
 # ------------------------------------------------------------------------------------------------ overrides
 
 
-def load_config(path: str | None = None, text: str | None = None) -> dict[str, Any]:
-  """The suite config from a JSON file (``path``), a JSON string (``text``) or the default suite (neither)."""
+def load_config(path: str | None = None, text: str | None = None, preset: str = "default") -> dict[str, Any]:
+  """The suite config from a JSON file (``path``), a JSON string (``text``) or a named preset (neither)."""
   if path and text:
     raise ValueError("config: give at most one of --config and --config_json")
+  if preset not in PRESETS:
+    raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
   if path:
     try:
       config = provenance.read_json(path)
@@ -248,7 +277,7 @@ def load_config(path: str | None = None, text: str | None = None) -> dict[str, A
     except json.JSONDecodeError as err:
       raise ValueError(f"config_json: not a JSON object ({err})") from err
   else:
-    config = copy.deepcopy(DEFAULT_SUITE)
+    config = copy.deepcopy(PRESETS[preset])
   if not isinstance(config, dict):
     raise ValueError("config must be a JSON object")
   return config

@@ -428,6 +428,42 @@ def evaluate_runs(task: task_core.Task, model: model_base.Model, params: Any, sp
   return results
 
 
+# ------------------------------------------------------------------------------------------------------- memory
+
+
+def estimate_bytes(task: task_core.Task, model: model_base.Model, runs: Sequence[Run], config: TrainConfig) -> int:
+  """Estimated peak bytes of ``run_experiment(task, model, runs, config)`` (an estimate, not a bound).
+
+  R runs, each with its padded pool of N rows, P parameters (``jax.eval_shape``, no allocation; for baselines
+  that store the pool, the fitted state at N rows) and per-example working bytes from XLA's memory analysis on
+  64 examples (A: the jitted forward pass, memorizers' distance rows scaling with N; G: the jitted loss gradient,
+  which keeps every layer's activations): R * (N * row + 16 P (params, gradients, two Adam moments)
+  + A * max(eval_size, stratum_size) + G * batch_size), plus the task's own sampling memory for the largest pool
+  (``task.memory_bytes``). The check costs two small compiles per (task, model).
+  """
+  r = len(runs)
+  sizes = [run.pool_size if run.pool_size is not None else max(1, min(config.steps * config.batch_size,
+                                                                       config.fresh_size)) for run in runs]
+  n = max(sizes)
+  one = task.dummy_targets(1)
+  row = int(np.prod(model.spec.input_shape)) * 4 + sum(int(np.prod(v.shape[1:]) or 1) * v.dtype.itemsize
+                                                       for v in one.values())
+  inputs = jax.ShapeDtypeStruct((n,) + tuple(model.spec.input_shape), jnp.float32)
+  targets = {k: jax.ShapeDtypeStruct((n,) + v.shape[1:], v.dtype) for k, v in task.dummy_targets(1).items()}
+  params = jax.eval_shape(lambda k, x, y: model.fit(model.init(k), x, y), jax.random.key(0), inputs, targets)
+  p = sum(int(np.prod(leaf.shape)) * leaf.dtype.itemsize for leaf in jax.tree_util.tree_leaves(params)) // 4
+  probe = jax.ShapeDtypeStruct((64,) + tuple(model.spec.input_shape), jnp.float32)
+  analysis = jax.jit(model.predict).lower(params, probe).compile().memory_analysis()
+  act = (analysis.temp_size_in_bytes + analysis.output_size_in_bytes) / 64 if analysis is not None else 4 * p
+  per_run = n * row + 16 * p + act * max(config.eval_size, config.stratum_size)
+  if model.trainable and config.steps > 0:  # the backward pass keeps every layer's activations
+    y = {k: jax.ShapeDtypeStruct((64,) + v.shape[1:], v.dtype) for k, v in task.dummy_targets(1).items()}
+    grad = jax.jit(jax.value_and_grad(model.loss)).lower(params, probe, y).compile().memory_analysis()
+    if grad is not None:
+      per_run += grad.temp_size_in_bytes / 64 * config.batch_size
+  return int(r * per_run + task.memory_bytes(n))
+
+
 # ------------------------------------------------------------------------------------------------------ compute
 
 

@@ -95,6 +95,18 @@ def test_check_resources_names_the_field_before_any_training(mutate, field):
     suite.check_resources(suite.check_suite(config))
 
 
+def test_a_config_too_large_for_this_machine_is_refused_with_the_estimate():
+  config = suite.check_suite({**copy.deepcopy(SUITE), "tasks": [{"id": "ModSearch-v0", "params": {"bits": 20}}],
+                              "models": [{"id": "mlp", "config": {"width": 4096, "depth": 16}}],
+                              "pool_sizes": [512], "seeds": [0], "train": {"batch_size": 65536}})
+  with pytest.raises(ValueError, match=r"config.models\[0\] \(mlp on ModSearch-v0\) needs about .* GiB"):
+    suite.check_resources(config)
+  task = tasks.make("ModSearch-v0", bits=20)
+  small, big = (train.estimate_bytes(task, models.make("lookup", task.spec), [train.Run(0, n)], train.TrainConfig())
+                - task.memory_bytes(n) for n in (1024, 65536))
+  assert big > 32 * small  # a memorizer's memory and distance rows grow with the pool (64x here)
+
+
 def test_pool_covering_the_whole_space_reports_no_heldout_split_instead_of_crashing():
   task = tasks.make("ModSearch-v0", bits=4, width=4)  # 15 instances
   model = models.make("lookup", task.spec)
