@@ -223,7 +223,8 @@ _NO_KNOB = "the predict function has no test-time compute knob (or no answer dep
 def _missing(evidence: Evidence, needs: Sequence[str]) -> str | None:
   checks = {"seen": (evidence.seen is not None, "no training pool was given"),
             "curve": (evidence.heldout.curve is not None, _NO_KNOB),
-            "larger": (evidence.larger is not None, "the task has no larger size (task.larger() is None)"),
+            "larger": (evidence.larger is not None, "no larger split: task.larger() is None or the model cannot "
+                       "answer it"),
             "reference": (True, "")}
   for need in needs:
     ok, why = checks[need]
@@ -457,7 +458,8 @@ def _split(task, batch, predict, key, draws, iterations) -> Split:
 
 
 def collect(task, predict: Predict, *, seed: int = 0, pool=None, num_examples: int = 512,
-            reference_draws: int = 128, iterations: Sequence[int] | None = DEFAULT_ITERATIONS) -> Evidence:
+            reference_draws: int = 128, iterations: Sequence[int] | None = DEFAULT_ITERATIONS,
+            larger: bool = True) -> Evidence:
   """Measures ``predict`` once for every signal (see the module docstring); ``judge`` turns it into verdicts.
 
   Held-out instances are ``task.sample_outside(key, num_examples, pool)`` (``task.sample`` without a pool), and
@@ -480,7 +482,7 @@ def collect(task, predict: Predict, *, seed: int = 0, pool=None, num_examples: i
   responds = bool(its is not None and np.any(heldout.curve != heldout.curve[:1]))
   if not responds:  # a knob that changes no answer is no knob: the curve would only restate the default answer
     heldout, its = dataclasses.replace(heldout, curve=None), None
-  bigger = task.larger()
+  bigger = task.larger() if larger else None
   larger = None
   if bigger is not None:
     batch = bigger.sample(keys[2], num_examples) if pool is None else bigger.sample_outside(
@@ -495,7 +497,7 @@ def collect(task, predict: Predict, *, seed: int = 0, pool=None, num_examples: i
 
 def classify(task, predict: Predict, *, seed: int = 0, pool=None, num_examples: int = 512,
              reference_draws: int = 128, iterations: Sequence[int] | None = DEFAULT_ITERATIONS,
-             thresholds: Thresholds | None = None, level: float = stats.DEFAULT_LEVEL,
+             larger: bool = True, thresholds: Thresholds | None = None, level: float = stats.DEFAULT_LEVEL,
              num_resamples: int = stats.DEFAULT_RESAMPLES) -> Classification:
   """Is ``predict`` a searcher, a memorizer or a fixed rule? The combined verdict and every signal with its CI.
 
@@ -508,11 +510,13 @@ def classify(task, predict: Predict, *, seed: int = 0, pool=None, num_examples: 
     num_examples: held-out instances per split (>= 32), and seen instances at most.
     reference_draws: random candidates per held-out instance for the order statistics (2..4096).
     iterations: the test-time counts to probe (>= 2, increasing), or None for a model without a knob.
+    larger: whether the model can answer ``task.larger()`` instances (``models.base.answers_larger``); False
+      makes the larger split "not applicable" (never a number on inputs the model's encoding never carried).
     thresholds: ``Thresholds`` (default: the calibrated defaults).
     level, num_resamples: confidence level and bootstrap size of every interval.
   """
   evidence = collect(task, predict, seed=seed, pool=pool, num_examples=num_examples,
-                     reference_draws=reference_draws, iterations=iterations)
+                     reference_draws=reference_draws, iterations=iterations, larger=larger)
   return judge(evidence, thresholds, Settings(level, num_resamples, seed))
 
 
@@ -574,7 +578,8 @@ def detect_entry(doc: Mapping[str, Any], entry_id: str, *, leaderboard_path: str
     params, source = jax.tree_util.tree_map(lambda a: a[0], trained.params), "retrained"
   pool = None if data.fresh else data.pools[0]
   result = classify(task, entry_predict(model, params), seed=seed, pool=pool, num_examples=num_examples,
-                    iterations=DEFAULT_ITERATIONS if model.iterative else None, thresholds=thresholds)
+                    iterations=DEFAULT_ITERATIONS if model.iterative else None,
+                    larger=models.base.answers_larger(model, task), thresholds=thresholds)
   return EntryResult(result, first, source)
 
 

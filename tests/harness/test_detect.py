@@ -203,3 +203,13 @@ def test_detect_entry_loads_saved_parameters_when_the_entry_has_them(modsearch, 
   assert result.params_source == "saved"
   assert result.classification.figures["heldout_success"] < 0.05  # k = 0 is almost never the answer
   assert result.classification.signal("memorization_gap").verdict == detect.INCONCLUSIVE  # as bad on the pool
+
+
+def test_larger_split_not_applicable_for_a_model_that_cannot_answer_it(modsearch):
+  task, pool = modsearch
+  result = detect.classify(task, _random_searcher(task, 16), pool=pool, larger=False, **KW)
+  assert not result.signal("test_time_compute_larger").applicable
+  assert "cannot answer" in result.signal("test_time_compute_larger").reason
+  os_ = result.signal("order_statistics")  # one size cannot tell a fixed budget from a rule: no searcher vote
+  assert os_.verdict == detect.INCONCLUSIVE and "larger" in os_.reason and "larger_k" not in os_.figures
+  assert result.verdict == detect.SEARCHER  # the knob still shows search
