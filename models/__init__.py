@@ -10,7 +10,7 @@ ids (``registered()``). The interface every model shares is ``mesabench.models.b
 from mesabench.models import base
 from mesabench.models.base import Model, make, register, registered
 from mesabench.models import heuristics, looped, memorizers, memory, mlp  # registers the zoo
-from mesabench.models import searchers, transformer  # registers the zoo
+from mesabench.models import searchers, setwise, transformer  # registers the zoo
 
 __all__ = ["Model", "base", "heuristics", "looped", "make", "memorizers", "memory", "mlp", "register", "registered",
-           "searchers", "transformer"]
+           "searchers", "setwise", "transformer"]

@@ -7,6 +7,6 @@
 Registered: PolyMax-v0 (maximize a polynomial on [0, 1]) and ModSearch-v0 (the seed's k**2 mod n search).
 """
 from mesabench.tasks.core import Batch, Spec, Task, concatenate, from_spec, make, register, registered
-from mesabench.tasks import modsearch, polymax  # registers the tasks
+from mesabench.tasks import modsearch, polymax, select  # registers the tasks
 
 __all__ = ["Batch", "Spec", "Task", "concatenate", "from_spec", "make", "register", "registered", "modsearch", "polymax"]
