@@ -18,14 +18,17 @@ Difficulty: ``bit_length`` of n; ``search_space`` = K, the seed loop's iteration
 Strata (a partition, defined by where the cheap answers fail): "hard": neither the non-search heuristic "isqrt"
 nor the best of the 2 highest band tops (searcher "bands", budget 2) reaches the maximum residue r; "easy": the
 rest (one of them is optimal). ``sample(key, size, stratum)`` returns DISTINCT n of the stratum: it walks a keyed
-permutation of [1, 2**bits - 1] and keeps the members in order, so a stratum with fewer than ``size`` members is
-a ValueError (bits 10: 382 hard, 641 easy n; bits 16: 55,623 hard, 9,912 easy). Measured (all n of the range;
-regret, then accuracy):
+permutation of [1, 2**bits - 1] and keeps the members in order, so a stratum with fewer than ``size`` members is a
+ValueError (bits 10: 665 hard and 358 easy n, so the easy stratum cannot give 512 distinct instances; bits 16:
+57,807 hard, 7,728 easy). Measured over every n of the range (regret = the loss, then accuracy):
 
-  bits 10: isqrt    hard 0.0471 / 0.00   easy 0.0117 / 0.59   (all 0.0259 / 0.37)
-           top_band hard 0.353  / 0.00   easy 0.218  / 0.31
-  bits 16: isqrt    hard 0.0058 / 0.00   easy 0.0017 / 0.40   (all 0.0052 / 0.06)
-           top_band hard 0.346  / 0.00   easy 0.274  / 0.47
+  rule        bits 10: hard       easy         all         bits 16: hard      easy         all
+  isqrt                0.039/0.00  0.012/0.82   0.030/0.29           0.0066/0.00 0.0012/0.90  0.0059/0.11
+  top_band             0.158/0.00  0.154/0.11   0.157/0.04           0.050/0.00  0.053/0.07   0.050/0.01
+
+Hard is harder for the best heuristic (isqrt: 3.3x the regret at bits 10, 5.5x at bits 16) and has accuracy 0 for
+both rules by construction; top_band's regret does not depend on the stratum (its answer, a top of one of the two
+highest bands, is one of the candidates the definition checks, but how far it falls short is independent of it).
 
 Ground truth (``heuristic_rules``, ``search_strategies``; the zoo's ``heuristic`` and ``search`` models call
 them): heuristics, which never evaluate k*k mod n: "isqrt" k = isqrt(n - 1) (the top of band 0, clipped to
@@ -35,9 +38,10 @@ loop over i = 1 .. min(K, B) (first strict maximum; B >= K is the oracle); "rand
 from [0, K] with ``jax.random.randint(fold_in(key(seed), n), (B,), 0, K + 1)``, the best residue (ties to the
 smallest k); "bands" the best of the B highest band tops (K first, then the tops of bands q_last - 1, q_last - 2,
 ...; B >= num_bands is the oracle's banded algorithm). The equivalent-search-budget family is "seed".
-Answer table: ``table_bits()`` = sum over n in [1, 2**bits - 1] of log2(K(n) + 1) (bits 10: 6,560; bits 16:
-654,815; bits 20: 1.30e7): at bits 10 any model of more than ~1,640 float32 parameters (x 4 bits) can hold the
-whole table, so studies of memorization against search use bits >= 16; bits 10 is a smoke preset.
+Answer table: ``table_bits()`` = sum over n in [1, 2**bits - 1] of log2(K(n) + 1) (bits 10: 6,149; bits 16:
+667,880; bits 20: 1.36e7; bits 24: 2.65e8): at bits 10 a model of ~1,540 parameters (x 4 bits each) could hold the
+whole table, so studies of memorization against search use bits >= 16 (a 27k-parameter model holds 108k bits, 1/6
+of the bits-16 table); bits 10 is a quick smoke preset.
 Extrapolation: ``larger()`` sets bits = width: n with high bits that are 0 throughout training, so only models
 whose weights are shared across bit positions can answer it (``larger_requires_shared_weights()``).
 

@@ -1,4 +1,5 @@
-"""The zoo: registry, configs, hand-counted parameters, learning on a tiny pool, and the two baselines."""
+"""The zoo: registry, configs, hand-counted parameters, learning on a tiny pool, and the lookup / full-search
+baselines (the other ground truth: test_baselines.py)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,7 +24,8 @@ def poly_task():
 
 
 def test_registry_lists_the_zoo_and_rejects_unknown_ids(mod_task):
-  assert set(models.registered()) >= {"mlp", "transformer", "looped", "memory", "lookup", "search"}
+  assert set(models.registered()) >= {"mlp", "transformer", "looped", "memory", "lookup", "lookup_instance",
+                                      "heuristic", "search"}
   with pytest.raises(ValueError, match="known ids: .*lookup.*mlp"):
     models.make("nope", mod_task.spec)
 
