@@ -14,14 +14,15 @@ from typing import Any
 import jax
 from jax.experimental import pallas as pl
 
+from mesabench.kernels import _checks
+
 IMPLS = ("pallas", "xla", "reference")
 PLATFORMS = ("cuda", "rocm", "tpu", "interpret")
 
 
 def check_impl(impl: str | None) -> None:
   """Raises ValueError unless ``impl`` is None (auto) or one of IMPLS."""
-  if impl is not None and impl not in IMPLS:
-    raise ValueError(f"impl must be None (auto) or one of {IMPLS}, got {impl!r}")
+  _checks.check_choice("impl", impl, IMPLS, allow_none=True)
 
 
 def default_backend() -> str:

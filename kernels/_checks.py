@@ -58,3 +58,19 @@ def check_positive_int(name: str, value, hi: int | None = None) -> int:
   if value < 1 or (hi is not None and value > hi):
     raise ValueError(f"{name} must be in [1, {upper}], got {value}")
   return value
+
+
+def check_bool(name: str, value) -> bool:
+  """``value`` as bool; raises ValueError naming ``name`` unless it is a bool (True/False, numpy bools included)."""
+  if not isinstance(value, (bool, np.bool_)):
+    raise ValueError(f"{name} must be True or False, got {value!r}")
+  return bool(value)
+
+
+def check_choice(name: str, value, choices: tuple, allow_none: bool = False):
+  """``value``; raises ValueError naming ``name`` unless it is one of ``choices`` (strings) or, when
+  ``allow_none``, None. Never compares arrays or unhashable values element-wise."""
+  if (allow_none and value is None) or (isinstance(value, str) and value in choices):
+    return value
+  allowed = f"None (auto) or one of {choices}" if allow_none else f"one of {choices}"
+  raise ValueError(f"{name} must be {allowed}, got {value!r}")

@@ -126,7 +126,7 @@ def _kmax(n):
   n7 = [limb[None] for limb in _bignum_pow(n, 7)]
   ok = (cands < 0) | _bignum_le(c10, n7)
   # c <= K holds for exactly the candidates est-2 .. K, so K = est - 3 + (number of candidates that hold).
-  return est - 3 + jnp.sum(ok.astype(jnp.int32), axis=0)
+  return est - 3 + jnp.sum(ok, axis=0, dtype=jnp.int32)  # dtype: under x64 a plain sum promotes to int64
 
 
 def kmax(n):
@@ -239,8 +239,7 @@ def search_reference(n, algorithm: str = "banded"):
   "brute" evaluates every i <= K in blocks of 1024 (loop bound: the largest K in the batch). Both are exact for
   n in [1, 2**30]; ties go to the smallest k.
   """
-  if algorithm not in ALGORITHMS:
-    raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+  _checks.check_choice("algorithm", algorithm, ALGORITHMS)
   validate_n(n)
   n = jnp.asarray(n)
   if algorithm == "banded":
@@ -509,8 +508,8 @@ def search(n, *, impl: str | None = None, algorithm: str | None = None, interpre
   algorithm.
   """
   _backend.check_impl(impl)
-  if algorithm is not None and algorithm not in ALGORITHMS:
-    raise ValueError(f"algorithm must be None (auto) or one of {ALGORITHMS}, got {algorithm!r}")
+  _checks.check_choice("algorithm", algorithm, ALGORITHMS, allow_none=True)
+  _checks.check_bool("interpret", interpret)
   validate_n(n)
   algorithm = algorithm or "banded"
   small = (impl is None and not interpret and _backend.default_backend() == "cpu" and _checks.is_concrete(n)

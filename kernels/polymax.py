@@ -46,6 +46,9 @@ TIE_RELATIVE = 2.0**-22
 BISECTION_STEPS = 24
 """Bisection steps on P' inside a bracket of two grid cells: 2h / 2**24 is below float32 resolution on [0, 1]."""
 
+MAX_GRID_POINTS = 2**24 + 1
+"""Largest grid: indices g <= 2**24 are exact in float32, so every grid point x_g = g * h is placed exactly once."""
+
 
 def default_grid_points(degree: int) -> int:
   """Smallest G = 2**m + 1 >= 1025 whose grid bound d(d-1)/8 h**2 (h = 1/(G-1)) is <= 2.5e-7 (relative to sum|c|)."""
@@ -67,6 +70,9 @@ def validate_coeffs(coeffs, name: str = "coeffs") -> None:
     raise ValueError(f"{name} must have shape [..., degree+1] with degree >= 0, got shape {shape}")
   if shape[-1] - 1 > MAX_DEGREE:
     raise ValueError(f"{name}: degree must be in [0, {MAX_DEGREE}], got {shape[-1] - 1}")
+  dtype = coeffs.dtype if hasattr(coeffs, "dtype") else np.asarray(coeffs).dtype
+  if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
+    raise ValueError(f"{name} must hold real numbers (a float or integer dtype), got dtype {dtype}")
   _checks.check_finite(name, coeffs)
 
 
@@ -282,10 +288,9 @@ def _checked(coeffs, grid_points):
   """(coeffs as float32, G): validated coefficients and the grid size (default ``default_grid_points(D)``)."""
   validate_coeffs(coeffs)
   coeffs = jnp.asarray(coeffs, jnp.float32)
-  g = default_grid_points(coeffs.shape[-1] - 1) if grid_points is None else int(grid_points)
-  if g < 3:
-    raise ValueError(f"grid_points must be in [3, inf), got {g}")
-  return coeffs, g
+  if grid_points is None:
+    return coeffs, default_grid_points(coeffs.shape[-1] - 1)
+  return coeffs, _checks.check_int("grid_points", grid_points, 3, MAX_GRID_POINTS)  # 2.9 is an error, not 2
 
 
 def maximize_reference(coeffs, grid_points: int | None = None):
@@ -500,6 +505,7 @@ def maximize(coeffs, *, impl: str | None = None, interpret: bool = False, grid_p
   Raises ValueError on bad shapes, degree > 32, NaN/inf (when concrete), G < 3, or an unknown impl.
   """
   _backend.check_impl(impl)
+  _checks.check_bool("interpret", interpret)
   coeffs, g = _checked(coeffs, grid_points)
   impl = _backend.resolve_impl(impl, interpret)
   if impl == "reference":
@@ -561,6 +567,7 @@ def evaluate(coeffs, xs, *, impl: str | None = None, interpret: bool = False):
   coefficients (when concrete) or an unknown impl.
   """
   _backend.check_impl(impl)
+  _checks.check_bool("interpret", interpret)
   validate_coeffs(coeffs)
   impl = _backend.resolve_impl(impl, interpret)
   if impl == "reference":
