@@ -38,7 +38,7 @@ Capacity view (per pool size, across model sizes): the parameter count at which 
 smallest size whose seed-mean gap exceeds gap_tolerance * ref(N)), and bits memorized per parameter:
 bits(N) = N * max(0, success_seen - success_unseen) * task.answer_bits() / params (each pool answer a model gets
 right beyond what it gets right unseen counts as a stored answer). Beside it, the full answer table's bits
-(task.space_size * answer_bits) against params * 4 bits per parameter: where the table is far larger, memorizing
+(``task.table_bits()``) against params * 4 bits per parameter: where the table is far larger, memorizing
 everything is impossible.
 
 ``python -m mesabench.benchmarks.transitions`` runs a phase diagram (presets ``PRESETS``); plots are
@@ -614,7 +614,7 @@ class Capacity:
   Attributes:
     gap_opens_at_params: {N: the smallest params whose gap exceeds the tolerance, or None}.
     bits_per_param: [size][N]; max_bits_per_param and argmax_pool_size: per size.
-    answer_bits: ``task.answer_bits()``; table_bits: task.space_size * answer_bits (the full answer table);
+    answer_bits: ``task.answer_bits()``; table_bits: ``task.table_bits()`` (the full answer table);
     params_bits: params * BITS_PER_PARAM per size.
   """
   gap_opens_at_params: dict[int, int | None]
@@ -632,8 +632,9 @@ class Capacity:
 
 
 def capacity(sweeps: Sequence[Sweep], memorizers: Sequence[Sweep], answer_bits: float,
-             criterion: Criterion = Criterion(), *, space_size: int | None = None) -> Capacity:
-  """The capacity view of model sizes ``sweeps`` (same pool sizes, params >= 1) against the stronger memorizer."""
+             criterion: Criterion = Criterion(), *, table_bits: float | None = None) -> Capacity:
+  """The capacity view of model sizes ``sweeps`` (same pool sizes, params >= 1) against the stronger memorizer;
+  ``table_bits``: the task's full answer table (``task.table_bits()``), reported beside params * BITS_PER_PARAM."""
   if not sweeps:
     raise ValueError("sweeps must hold at least one Sweep")
   if not answer_bits > 0:
@@ -654,7 +655,7 @@ def capacity(sweeps: Sequence[Sweep], memorizers: Sequence[Sweep], answer_bits: 
     bits.append((sizes * excess * answer_bits / s.params).tolist())
   best = [int(np.argmax(b)) for b in bits]
   return Capacity(opens, bits, [b[i] for b, i in zip(bits, best)], [int(sizes[i]) for i in best],
-                  float(answer_bits), None if space_size is None else float(space_size) * float(answer_bits),
+                  float(answer_bits), None if table_bits is None else float(table_bits),
                   [float(s.params) * BITS_PER_PARAM for s in sweeps])
 
 
@@ -741,12 +742,10 @@ def harness_classifier(task, model, train_config, classify: Callable[..., Any], 
 
 
 def reference_models(task) -> dict[str, list]:
-  """The zoo's references for ``task``: {"memorizers": [...], "heuristics": [...]} (models built for its spec;
-  heuristics: one per ``task.heuristic_rules()`` when the zoo has the heuristic model and the task its rules)."""
-  known = models.registered()
-  mems = [models.make(m, task.spec) for m in MEMORIZER_IDS if m in known]
-  rules = task.heuristic_rules() if HEURISTIC_ID in known and hasattr(task, "heuristic_rules") else ()
-  return {"memorizers": mems, "heuristics": [models.make(HEURISTIC_ID, task.spec, rule=r) for r in rules]}
+  """The zoo's references for ``task``: {"memorizers": the ``MEMORIZER_IDS`` models, "heuristics": one
+  ``heuristic`` model per ``task.heuristic_rules()``}, built for its spec."""
+  return {"memorizers": [models.make(m, task.spec) for m in MEMORIZER_IDS],
+          "heuristics": [models.make(HEURISTIC_ID, task.spec, rule=r) for r in task.heuristic_rules()]}
 
 
 def model_label(model) -> str:
@@ -827,10 +826,8 @@ def run_phase_diagram(*, task, model_id: str, sizes: Sequence[dict[str, Any]], p
   classify = classify or detect.classify
   refs = reference_models(task)
   notes = []
-  if len(refs["memorizers"]) < len(MEMORIZER_IDS):
-    notes.append(f"memorizer reference: only {[m.model_id for m in refs['memorizers']]} registered")
   if not refs["heuristics"]:
-    notes.append("N*_search not computed: no heuristic models for this task in the zoo")
+    notes.append("N*_search not computed: the task has no heuristic rules")
   with_search = bool(refs["heuristics"])
   stratum = search_criterion.stratum
   grid = sorted(int(n) for n in pool_sizes)
@@ -892,7 +889,7 @@ def run_phase_diagram(*, task, model_id: str, sizes: Sequence[dict[str, Any]], p
              + (f", {row['sequential_grid_s']:.1f}s sequential" if sequential else ""))
     entries += leaderboard_entries(task, model, train_config, measure.calls, seeds)
   cap = capacity([r.sweep.at(grid) for r in rows], [m.at(grid) for m in rows[0].memorizers],
-                 task.answer_bits(), criterion, space_size=task.space_size) if rows else None
+                 task.answer_bits(), criterion, table_bits=task.table_bits()) if rows else None
   vm = sum(r["vmapped_grid_s"] for r in timing)
   seq = sum(r.get("sequential_grid_s", 0.0) for r in timing) if sequential else None
   timing_doc = {"per_size": timing, "references": ref_timing, "vmapped_grid_total_s": vm, "sequential_grid_total_s": seq,

@@ -228,7 +228,7 @@ def test_capacity_view_on_synthetic_sizes():
   small = sweep(100, [0.5, 0.2, 0.1], [0.05, 0.05, 0.05], 0.48, 0.5)  # gap 0.02 = 4 % of 0.5: closed
   big = sweep(10000, [1.0, 1.0, 1.0], [0.05, 0.05, 0.05], 0.0, 0.5)  # gap 100 %: open
   lookup = sweep(1, [1, 1, 1], [0, 0, 0], 0.0, 0.5)
-  cap = tr.capacity([small, big], [lookup], answer_bits=6.0, space_size=1000)
+  cap = tr.capacity([small, big], [lookup], answer_bits=6.0, table_bits=6000.0)
   assert cap.gap_opens_at_params == {16: 10000, 64: 10000, 256: 10000}
   assert cap.bits_per_param[0][0] == pytest.approx(16 * 0.45 * 6 / 100)
   assert cap.argmax_pool_size[1] == 256
@@ -344,11 +344,13 @@ def test_run_phase_diagram_writes_both_transitions(tmp_path):
   refs = {r["model"]["id"]: r for r in doc["references"]}
   assert refs["search"]["n_star_gen"]["n_star"] == 8
   assert refs["lookup"]["n_star_gen"]["n_star"] == math.inf
-  assert doc["capacity"]["table_bits"] == pytest.approx(63 * task.answer_bits())
-  if doc["config"]["n_star_search_computed"]:
-    assert doc["rows"][0]["n_star_search"]["n_star"] == math.inf  # the stub never says "searcher"
-  else:
-    assert doc["rows"][0]["n_star_search"] is None and doc["notes"]
+  assert doc["capacity"]["table_bits"] == pytest.approx(task.table_bits())
+  assert doc["config"]["n_star_search_computed"] and not doc["notes"]
+  assert doc["rows"][0]["n_star_search"]["n_star"] == math.inf  # the stub never says "searcher"
+  assert {r["model"]["id"] for r in doc["references"]} == {"lookup", "lookup_instance", "heuristic", "search"}
+  heuristics = [r for r in doc["references"] if r["model"]["id"] == "heuristic"]
+  assert len(heuristics) == len(task.heuristic_rules())
+  assert all(h["n_star_search"]["n_star"] == math.inf for h in heuristics)  # a rule cannot beat the best rule
   path = plots.plot_from_json(doc, str(tmp_path / "p.png"))
   with open(path, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
