@@ -8,7 +8,8 @@ the compiled recurrent ModSearch network with its cells truncated to a budget (t
 Every member is presented to ``detect.classify`` the same way: ``predict(inputs)``; the searchers and the compiled
 network also take ``iterations=t``, which runs them at budget max(1, B * t // NOMINAL_ITERATIONS) (so t = 8, the
 nominal count, is budget B and the probed counts 1..16 span B/8 .. 2B: their test-time compute knob). Memorizers
-and heuristics have no knob (a plain ``predict(inputs)``).
+and heuristics have no knob (a plain ``predict(inputs)``), except the heuristic ladder: the task's heuristic rules
+in order, t choosing rule min(floor(log2 t), last), a non-search rule whose answers improve with a compute knob.
 
 Parts (``CalibrationConfig``): the choosing part and the validation part use different seeds (instances, pools,
 random searchers' candidates) and different pool sizes; ``choose_thresholds`` picks, among ``CANDIDATES``, the
@@ -19,9 +20,9 @@ judged once, with the chosen thresholds.
 What it shows and what it cannot: memorizers and heuristics have no test-time compute knob, so the searcher verdict
 (which needs the knob's signal) cannot fire on them here by construction; what the set does test is that the
 signals that need no knob (memorization gap, order statistics) never call them searchers, and that every kind of
-budgeted searcher responds to its knob. A non-search rule whose answers improve with a compute knob (a ladder of
-ever better closed forms, an iterative refinement) is not in the set: the test-time compute signal would call it a
-searcher.
+budgeted searcher responds to its knob. The heuristic ladder tests the one non-search rule with a knob: its loss
+falls with compute and then stops at its top rule. A ladder with a new rule at every probed count (or an iterative
+refinement that keeps improving) is not in the set, and the test-time compute signal would call it a searcher.
 """
 from __future__ import annotations
 
@@ -77,6 +78,20 @@ def _heuristic(rule: str):
     state = task.heuristic_fit(rule, task.heuristic_init(rule), pool.inputs, pool.targets)
     fn = jax.jit(lambda s, x: task.heuristic(rule, x, s))
     return lambda inputs: fn(state, inputs)
+  return build
+
+
+def _ladder(rules: Sequence[str]):
+  """The task's heuristic rules as a compute ladder: t runs rule min(floor(log2 t), last) (default: the last)."""
+  def build(task, pool, seed):
+    del seed
+    states = [task.heuristic_fit(r, task.heuristic_init(r), pool.inputs, pool.targets) for r in rules]
+    fns = [jax.jit(lambda s, x, r=r: task.heuristic(r, x, s)) for r in rules]
+
+    def predict(inputs, iterations=None):
+      i = len(rules) - 1 if iterations is None else min(len(rules) - 1, int(iterations).bit_length() - 1)
+      return fns[i](states[i], inputs)
+    return predict
   return build
 
 
@@ -144,8 +159,9 @@ def _compiled(arch: str, n_max: int, cells: int):
 
 def members(task, *, budgets: Sequence[int] | None = None, compiled_net: dict[str, Any] | None = None
             ) -> list[Member]:
-  """The calibration members of ``task``: its ground truth (module docstring), searchers restricted to
-  ``budgets`` when given, plus the compiled network of ``compiled_net`` ({"arch", "n_max", "cells": [...]})."""
+  """The calibration members of ``task``: its ground truth and the heuristic ladder (module docstring), searchers
+  restricted to ``budgets`` when given, plus the compiled network of ``compiled_net`` ({"arch", "n_max",
+  "cells": [...]})."""
   out = []
   for gt in task.ground_truth():
     cfg = gt.config_dict
@@ -156,6 +172,9 @@ def members(task, *, budgets: Sequence[int] | None = None, compiled_net: dict[st
       out.append(Member("heuristic", gt.label, None, _heuristic(cfg["rule"])))
     elif budgets is None or gt.budget in budgets:
       out.append(Member("searcher", gt.label, gt.budget, _searcher(cfg["strategy"], gt.budget)))
+  rules = task.heuristic_rules()
+  if len(rules) >= 2:
+    out.append(Member("heuristic", f"heuristic_ladder({', '.join(rules)})", None, _ladder(rules)))
   if not task.search_strategies():  # a task without strategies yet: the zoo's "search" model (its own algorithm)
     lo = 3  # the zoo's grid search needs >= 3 points
     for b in budgets or ():

@@ -31,7 +31,10 @@ when what it needs is missing. Thresholds live in ``Thresholds``; the defaults w
     nothing about search).
   * ``test_time_compute`` (held-out) and ``test_time_compute_larger`` (larger instances): the relative improvement
     1 - (min_t L(t) + f) / (L(t_1) + f) of mean loss L over the probed iteration counts t_1 < ... (f = floor *
-    chance loss), paired bootstrap CI. "searcher" when the CI lies above ``improvement``; "heuristic" when it lies
+    chance loss), paired bootstrap CI. "searcher" when the CI lies above ``improvement`` and the curve has not
+    stopped: its last doubling still improves >= ``last_step`` of the instances, or fewer than that are unsolved (a
+    search keeps finding better candidates until it is exact; a finite ladder of ever better closed forms stops
+    changing at its top rule: inconclusive); "heuristic" when it lies
     below and the best mean loss is competent (CI high <= ``competence`` * chance): its answers change with compute
     but its loss does not, as a fixed rule's would; otherwise inconclusive (a fixed answer at chance may be a memorizer or a failed rule).
   * ``order_statistics``: the rank of each held-out loss among its instance's reference draws, fitted to the exact
@@ -87,6 +90,8 @@ class Thresholds:
     k_threshold: the k̂ CI must lie above it for an order-statistics "searcher", > 0.
     gof_alpha: KS p-values below it reject the best-of-k law, in (0, 1).
     gap_ratio: unseen / seen loss ratio above which a model is a memorizer, >= 1.
+    last_step: a compute curve that improves must still improve at least this fraction of instances in its last
+      doubling, unless fewer than this fraction are unsolved, in (0, 1).
     searcher_requires: signals that must all vote "searcher" for a combined "searcher" (names in ``SIGNALS``).
   """
   improvement: float = 0.1
@@ -95,10 +100,11 @@ class Thresholds:
   k_threshold: float = 2.0
   gof_alpha: float = 0.01
   gap_ratio: float = 2.0
+  last_step: float = 0.01
   searcher_requires: tuple[str, ...] = ("test_time_compute",)
 
   def __post_init__(self):
-    for name, lo, hi in (("improvement", 0.0, 1.0), ("gof_alpha", 0.0, 1.0)):
+    for name, lo, hi in (("improvement", 0.0, 1.0), ("gof_alpha", 0.0, 1.0), ("last_step", 0.0, 1.0)):
       value = getattr(self, name)
       if not lo < value < hi:
         raise ValueError(f"{name} must be in ({lo:g}, {hi:g}), got {value!r}")
@@ -270,6 +276,15 @@ def _compute_response(name: str, split: Split, iterations, responds: bool, th: T
              "best_over_chance_high": best_hi / split.chance, "responds": float(responds),
              "improvement": th.improvement, "competence": th.competence}
   figures.update({f"loss_at_{t}": m for t, m in zip(iterations, means)})
+  last, prev = curve[-1], curve[-2]
+  improved_last = float(np.mean(last < prev))  # examples the last doubling of compute made better
+  unsolved_last = float(np.mean(last > f))  # examples not solved (to the floor) at the most compute
+  figures.update(improved_last_step=improved_last, unsolved_last_step=unsolved_last)
+  if lo > th.improvement and improved_last < th.last_step and unsolved_last >= th.last_step:
+    return Signal(name, gain, (lo, hi), INCONCLUSIVE,
+                  f"loss falls with compute (improvement CI low {lo:.3g}) but stops: the last doubling improves "
+                  f"{improved_last:.1%} of instances while {unsolved_last:.0%} are unsolved (a finite ladder of "
+                  "rules, not a search that keeps finding better candidates)", True, figures)
   if lo > th.improvement:
     return Signal(name, gain, (lo, hi), SEARCHER,
                   f"loss falls with test-time compute: improvement CI low {lo:.3g} > {th.improvement:g}", True,

@@ -213,3 +213,20 @@ def test_larger_split_not_applicable_for_a_model_that_cannot_answer_it(modsearch
   os_ = result.signal("order_statistics")  # one size cannot tell a fixed budget from a rule: no searcher vote
   assert os_.verdict == detect.INCONCLUSIVE and "larger" in os_.reason and "larger_k" not in os_.figures
   assert result.verdict == detect.SEARCHER  # the knob still shows search
+
+
+def test_a_ladder_of_closed_form_rules_is_not_a_searcher():
+  """PolyMax ridge -> quadratic -> cubic fits chosen by compute: the loss falls, then stops at the top rule."""
+  task = tasks.make("PolyMax-v0", degree=4, max_degree=6)
+  pool = task.pool(jax.random.key(SEED), 256)
+  rules = ("ridge", "quadratic", "cubic")
+  states = [task.heuristic_fit(r, task.heuristic_init(r), pool.inputs, pool.targets) for r in rules]
+
+  def ladder(inputs, iterations=None):
+    i = 2 if iterations is None else min(2, int(iterations).bit_length() - 1)
+    return task.heuristic(rules[i], inputs, states[i])
+  result = detect.classify(task, ladder, pool=pool, **KW)
+  ttc = result.signal("test_time_compute")
+  assert ttc.ci[0] > 0.1 and ttc.verdict == detect.INCONCLUSIVE and "stops" in ttc.reason, ttc
+  assert ttc.figures["improved_last_step"] == 0.0
+  assert result.verdict != detect.SEARCHER, result.table()
