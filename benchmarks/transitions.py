@@ -16,7 +16,6 @@ import os
 
 from absl import flags
 
-from mesabench import models
 from mesabench import tasks
 from mesabench.harness import cli
 from mesabench.harness import leaderboard
@@ -74,13 +73,13 @@ def main(argv):
     raise cli.UsageError(f"--model_config: must be a JSON object without 'width' (--widths sets it), got "
                          f"{_MODEL_CONFIG.value!r}")
   sizes = [{**shared, "width": w} for w in widths]
-  models.make(_MODEL.value, task.spec, **sizes[0])  # an unknown id or config fails here, before work
   out = cli.check_output_path("out", _OUT.value, exists_ok=_OVERWRITE.value, suffix=".json")
   png = cli.check_output_path("png", _PNG.value or os.path.splitext(out)[0] + ".png", exists_ok=_OVERWRITE.value)
   if _LEADERBOARD.value:
     leaderboard.read(_LEADERBOARD.value)
   cfg = train.TrainConfig(steps=_STEPS.value, batch_size=_BATCH.value, learning_rate=_LR.value,
                           weight_decay=_WD.value, eval_size=_EVAL.value, curve_points=2)
+  transitions.check_diagram(task, _MODEL.value, sizes, pools, seeds, cfg)
   diagram = transitions.run_phase_diagram(
       task=task, model_id=_MODEL.value, sizes=sizes, pool_sizes=pools, seeds=seeds, train_config=cfg,
       refine_steps=_REFINE.value, sequential=_SEQUENTIAL.value, search_criterion=search,

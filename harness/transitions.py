@@ -55,6 +55,7 @@ import jax
 import numpy as np
 
 from mesabench import models
+from mesabench.tasks import core as task_core
 from mesabench.harness import detect
 from mesabench.harness import leaderboard
 from mesabench.harness import provenance
@@ -775,6 +776,39 @@ def leaderboard_entries(task, model, train_config, calls, seeds) -> list[dict[st
 
 
 # ------------------------------------------------------------------------------------------------- the job
+
+
+def check_diagram(task, model_id: str, sizes: Sequence[dict[str, Any]], pool_sizes: Sequence[int],
+                  seeds: Sequence[int], train_config) -> list:
+  """Checks a diagram's inputs before any training: every model size builds for ``task``, every pool size leaves
+  held-out instances (N < task.space_size), every seed is a valid run seed, and the largest vmapped call of each
+  size and of each reference fits in memory (``harness.train.estimate_bytes``, ``tasks.core.memory_limit_bytes``).
+  Returns the family's models; ValueError naming the field otherwise."""
+  if not sizes:
+    raise ValueError("sizes must hold at least one model config")
+  if not pool_sizes or not seeds:
+    raise ValueError("pool_sizes and seeds must be non-empty")
+  for n in pool_sizes:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n < task.space_size:
+      raise ValueError(f"pool_sizes must be integers in [1, {task.space_size}) (the {task.space_size} distinct "
+                       f"instances of {task.task_id} with {task.params()}, one at least held out), got {n!r}")
+  runs = [train.Run(int(s), int(n)) for n in pool_sizes for s in seeds]
+  family = []
+  for i, cfg in enumerate(sizes):
+    try:
+      family.append(models.make(model_id, task.spec, **cfg))
+    except (TypeError, ValueError) as err:
+      raise ValueError(f"sizes[{i}] ({model_id} {cfg}): {err}") from err
+  refs = reference_models(task)
+  limit = task_core.memory_limit_bytes()
+  for model in family + refs["memorizers"] + refs["heuristics"] + [models.make(SEARCH_ID, task.spec)]:
+    need = train.estimate_bytes(task, model, runs, train_config)
+    if need > limit:
+      raise ValueError(f"pool_sizes/seeds: {model_label(model)} needs about {need / 2**30:.1f} GiB for {len(runs)} "
+                       f"vmapped runs (harness.train.estimate_bytes), more than the {limit / 2**30:.1f} GiB here; "
+                       "use fewer seeds or smaller pools")
+  return family
+
 
 
 @dataclasses.dataclass

@@ -377,3 +377,14 @@ def test_unmeasured_stratum_never_counts_as_beating_the_heuristic():
                    stratum_loss=np.full(holes.shape, 0.3), flops=heur.flops)
   ref = tr.heuristic_reference(_family("search")(GRID, SEEDS), [holed, other])
   assert ref.label[0] == "other" and ref.label[1] == "holed" and ref.loss[0] == pytest.approx(0.3)
+
+
+def test_check_diagram_refuses_bad_inputs_before_training():
+  task = tasks.make("ModSearch-v0", bits=6)
+  cfg = train.TrainConfig(steps=10)
+  with pytest.raises(ValueError, match="pool_sizes"):
+    tr.check_diagram(task, "mlp", [{"width": 4}], [8, 63], [0], cfg)  # 63 = every instance: none held out
+  with pytest.raises(ValueError, match=r"sizes\[1\]"):
+    tr.check_diagram(task, "mlp", [{"width": 4}, {"width": 4, "no_such_option": 1}], [8], [0], cfg)
+  with pytest.raises(ValueError, match="seed"):
+    tr.check_diagram(task, "mlp", [{"width": 4}], [8], [-1], cfg)
