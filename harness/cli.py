@@ -49,9 +49,12 @@ def _parse(argv: Sequence[str]) -> list[str]:
   if wants_help:
     main = sys.modules.get("__main__")
     doc = (getattr(main, "__doc__", None) or "").strip()
-    if doc:
-      print(doc + "\n")
-    print(flags.FLAGS.main_module_help())
+    try:
+      if doc:
+        print(doc + "\n")
+      print(flags.FLAGS.main_module_help(), flush=True)
+    except BrokenPipeError:  # `--help | head`
+      os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.exit(0)
   try:
     return flags.FLAGS(list(argv))

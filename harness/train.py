@@ -533,9 +533,6 @@ class RunResult:
   def run(self) -> Run:
     return Run(self.seed, self.pool_size)
 
-  def __getitem__(self, name: str) -> Any:  # TODO(integration): remove once every caller uses attributes
-    return getattr(self, name)
-
 
 def run_experiment(task: task_core.Task, model: model_base.Model, runs: Sequence[Run], config: TrainConfig, *,
                    keep_params: bool = False, keep_per_example: bool = False,

@@ -57,6 +57,7 @@ def test_bad_values_are_refused_before_any_work(tmp_path):
   existing = tmp_path / "existing.json"
   existing.write_text("{}")
   (tmp_path / "folder.json").mkdir()
+  (tmp_path / "latin1.json").write_bytes(b'{"schema_version": "caf\xe9"}')
   bad_config = json.dumps({"config_version": 1, "tasks": [{"id": "ModSearch-v0", "params": {"bits": 40}}],
                            "models": [{"id": "mlp"}], "pool_sizes": [8], "seeds": [0], "train": {}})
   cases = [
@@ -74,6 +75,8 @@ def test_bad_values_are_refused_before_any_work(tmp_path):
       (("run", ["--seeds=1,x", "--out=e.json"]), "--seeds"),
       (("compare", ["missing_a.json", "missing_b.json"]), "cannot read"),
       (("tables", ["missing.json"]), "cannot read"),
+      (("tables", ["latin1.json"]), "not UTF-8"),
+      (("compare", ["latin1.json", "latin1.json"]), "not UTF-8"),
       (("detect", []), "--entry"),
       (("transitions", ["--seeds="]), "--seeds"),
       (("transitions", ["--task_params={bad"]), "--task_params"),
@@ -84,4 +87,4 @@ def test_bad_values_are_refused_before_any_work(tmp_path):
   for (case, needle), res in zip(cases, results):
     _assert_one_line_error(case, res, needle)
   assert existing.read_text() == "{}"
-  assert sorted(os.listdir(tmp_path)) == ["existing.json", "folder.json"]  # no result file was started
+  assert sorted(os.listdir(tmp_path)) == ["existing.json", "folder.json", "latin1.json"]  # no result was started
