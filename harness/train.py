@@ -49,6 +49,8 @@ from mesabench.models import costs
 from mesabench.tasks import core as task_core
 
 SCHEDULES = ("cosine", "constant")
+NOT_ANSWERABLE = ("the model has a weight per input position and the larger split sets positions that are constant in "
+                  "training")
 MAX_STEPS = 10**7
 
 
@@ -324,8 +326,7 @@ def eval_splits(task: task_core.Task, runs: Sequence[Run], data: Data, config: T
     reasons["larger"] = "the task has no larger split at these parameters"
   elif model is not None and not model_base.answers_larger(model, task):
     larger = None
-    reasons["larger"] = ("the model has a weight per input position and the larger split sets positions that are "
-                         "constant in training")
+    reasons["larger"] = NOT_ANSWERABLE
   if larger is not None:
     out["larger"] = []
   for i, r in enumerate(runs):
@@ -544,8 +545,18 @@ def run_experiment(task: task_core.Task, model: model_base.Model, runs: Sequence
   """
   runs = list(runs)
   t0 = time.perf_counter()
-  data = prepare_data(task, runs, config)
-  splits = eval_splits(task, runs, data, config, model)
+  data_key = ("data", task, tuple(runs), config.steps, config.batch_size, config.fresh_size, config.eval_size,
+              config.stratum_size)
+  if data_key not in _CACHE:  # the models of one suite share their data and evaluation splits
+    data = prepare_data(task, runs, config)
+    _CACHE[data_key] = (data, eval_splits(task, runs, data, config))
+    while sum(k[0] == "data" for k in _CACHE) > 4:  # keep the few most recent
+      del _CACHE[next(k for k in _CACHE if k[0] == "data")]
+  data, splits = _CACHE[data_key]
+  if "larger" in splits and not model_base.answers_larger(model, task):
+    splits = dict(splits, not_applicable=dict(splits["not_applicable"]))
+    del splits["larger"]
+    splits["not_applicable"]["larger"] = NOT_ANSWERABLE
   data_s = time.perf_counter() - t0
   trained = train_runs(task, model, runs, config, data=data, splits=splits)
   t1 = time.perf_counter()
