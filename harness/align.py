@@ -347,8 +347,9 @@ def true_weights(task) -> np.ndarray:
   return np.concatenate([np.asarray(task.weights), np.zeros(task.d_proxy)])
 
 
-def seed_interval(values, level: float = 0.95) -> dict[str, Any]:
-  """Mean, a t interval over seeds (normal quantile for > 30 seeds; level 0.95 only), per-seed values."""
+def seed_interval(values, level: float = 0.95, bounds: tuple[float, float] | None = None) -> dict[str, Any]:
+  """Mean, a t interval over seeds (normal quantile for > 30 seeds; level 0.95 only; clipped to ``bounds``, the
+  metric's range, when given), per-seed values."""
   v = np.asarray([x for x in values if x is not None and np.isfinite(x)], np.float64)
   if level != 0.95:
     raise ValueError(f"level must be 0.95 (the tabulated t quantiles), got {level!r}")
@@ -360,7 +361,10 @@ def seed_interval(values, level: float = 0.95) -> dict[str, Any]:
   df = len(v) - 1
   t = next((_T975[k] for k in sorted(_T975) if k >= df), 1.96)
   half = t * float(v.std(ddof=1)) / math.sqrt(len(v))
-  return {"mean": mean, "ci": [mean - half, mean + half], "per_seed": [float(x) for x in values]}
+  lo, hi = mean - half, mean + half
+  if bounds is not None:
+    lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+  return {"mean": mean, "ci": [lo, hi], "per_seed": [float(x) for x in values]}
 
 
 # ------------------------------------------------------------------------------------------------- the study
@@ -549,14 +553,16 @@ def _summaries(records, config) -> list[dict[str, Any]]:
     rows = [r for r in records if r["rho"] == rho]
     summ = {"rho": rho, "seeds": [r["seed"] for r in rows]}
     for split in SPLITS:
-      m = {name: seed_interval([r["splits"][split]["metrics"][name] for r in rows], config.level)
+      m = {name: seed_interval([r["splits"][split]["metrics"][name] for r in rows], config.level, (0.0, 1.0))
            for name in ("accuracy", "regret", "misgeneralization")}
       for name in ("epic", "spearman", "top1", "proxy_share", "cosine_to_u"):
+        bounds = (-1.0, 1.0) if name in ("spearman", "cosine_to_u") else (0.0, 1.0)
         m["recovered_" + name] = seed_interval([r["splits"][split]["compare"]["recovered"][name] for r in rows],
-                                               config.level)
+                                               config.level, bounds)
       m["recovered_weights_mean"] = np.mean([r["splits"][split]["recovered"]["weights"] for r in rows], 0).tolist()
       summ[split] = m
-    summ["more_candidates"] = {k: seed_interval([r["more_candidates"].get(k) for r in rows], config.level)
+    summ["more_candidates"] = {k: seed_interval([r["more_candidates"].get(k) for r in rows], config.level,
+                                                (0.0, 1.0))
                                for k in map(str, config.more_k)}
     out.append(summ)
   return out
@@ -677,13 +683,14 @@ def markdown_table(doc: dict[str, Any]) -> str:
   """The study's table (Markdown): per model and rho, seed means with 95% t CIs over seeds."""
   kmax = max(doc["config"]["more_k"])
   head = ("| model | rho | accuracy (in dist.) | accuracy (shift) | misgeneralization (shift) | proxy share of "
-          f"U_m (shift) | EPIC distance U vs U_m (shift) | accuracy k={kmax} |")
-  lines = [head, "|" + "---|" * 8]
+          f"U_m (in dist.) | proxy share of U_m (shift) | EPIC distance U vs U_m (shift) | accuracy k={kmax} |")
+  lines = [head, "|" + "---|" * 9]
   blocks = [(m, doc["models"][m]) for m in doc["models"]] + [(b, doc["baselines"][b]) for b in doc["baselines"]]
   for name, block in blocks:
     for s in block["summary"]:
       lines.append(f"| {name} | {s['rho']} | {_fmt(s['train']['accuracy'])} | {_fmt(s['shift']['accuracy'])} | "
-                   f"{_fmt(s['shift']['misgeneralization'])} | {_fmt(s['shift']['recovered_proxy_share'])} | "
+                   f"{_fmt(s['shift']['misgeneralization'])} | {_fmt(s['train']['recovered_proxy_share'])} | "
+                   f"{_fmt(s['shift']['recovered_proxy_share'])} | "
                    f"{_fmt(s['shift']['recovered_epic'])} | {_fmt(s['more_candidates'][str(kmax)])} |")
   return "\n".join(lines) + "\n"
 
@@ -768,7 +775,7 @@ def plot(doc: dict[str, Any], prefix: str) -> list[str]:
   ax.set_xlabel("candidates k (in distribution)")
   ax.set_ylabel("accuracy")
   ax.set_title("More candidates than in training")
-  ax.legend(fontsize=6, ncol=2)
+  ax.legend(fontsize=6, ncol=2, loc="lower left")
   fig.tight_layout()
   path = prefix + "_misgeneralization.png"
   fig.savefig(path, dpi=110)

@@ -192,6 +192,7 @@ def test_seed_interval_hand_computed():
   half = 4.303 * 1.0 / np.sqrt(3)
   assert s["mean"] == 2.0 and s["ci"] == pytest.approx([2.0 - half, 2.0 + half])
   assert align.seed_interval([None, None])["mean"] is None
+  assert align.seed_interval([0.0, 0.0, 0.3], bounds=(0.0, 1.0))["ci"][0] == 0.0  # clipped to the range
 
 
 def test_study_config_rejects_bad_values():
