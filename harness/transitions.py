@@ -26,7 +26,11 @@ detector calls it a searcher (``SearchCriterion``).
     AND more than ``min_searcher_fraction`` of the seeds get the combined verdict "searcher" from
     ``classify(task, predict, seed=...)`` (``harness.detect``). The detector runs only at pool sizes where some
     seed beats h(N) (elsewhere no resample of the seeds can satisfy the first condition).
-  * A heuristic never reaches N*_search (it cannot beat itself by a margin); a memorizer does not either.
+  * A heuristic never reaches N*_search (it cannot beat itself by a margin); a memorizer does not either. The
+    reference searcher (zoo ``search``, the task's full algorithm) is judged with its budget as its test-time knob
+    (``search_predict``, the calibration's convention): the positive control, expected at the first pool size.
+  * A model without a test-time compute knob (mlp) cannot get the "searcher" verdict from the detector's default
+    thresholds, so its N*_search is infinite by construction: run iterative families (looped, memory) for it.
 
 Both N*: the smallest measured N from which the condition holds at every measured N' >= N (a sustained
 transition, robust to one noisy grid point); infinity when the largest N fails. CI: percentile bootstrap over seeds
@@ -56,6 +60,7 @@ import numpy as np
 
 from mesabench import models
 from mesabench.tasks import core as task_core
+from mesabench.harness import calibration
 from mesabench.harness import detect
 from mesabench.harness import leaderboard
 from mesabench.harness import provenance
@@ -712,12 +717,35 @@ def verdict_of(result) -> str:
   return v
 
 
+def search_predict(task, model, params=None) -> Callable[..., Any]:
+  """A ``classify`` predict function of the zoo's ``search`` model whose budget B is its test-time compute knob,
+  as the detector's calibration presents searchers (``harness.calibration``): ``iterations=t`` runs budget
+  max(lo, min(hi, B * t // NOMINAL_ITERATIONS)) of the same strategy ([lo, hi] = task.search_budget_range), so
+  t = NOMINAL_ITERATIONS is the model itself. ``params`` is ignored (a search has none)."""
+  del params
+  cfg = model.config_dict()
+  lo, hi = task.search_budget_range(cfg["strategy"])
+  cache: dict[int, Callable[..., Any]] = {}
+
+  def predict(inputs, iterations=None):
+    b = cfg["budget"] if iterations is None else int(min(hi, max(lo, cfg["budget"] * int(iterations)
+                                                                   // calibration.NOMINAL_ITERATIONS)))
+    if b not in cache:
+      cache[b] = jax.jit(models.make(SEARCH_ID, task.spec, budget=b, strategy=cfg["strategy"]).predict)
+    return cache[b]({}, inputs)
+  return predict
+
+
 def harness_classifier(task, model, train_config, classify: Callable[..., Any], *, measure: Measure | None = None,
-                       seed: int = 0) -> Classifier:
+                       seed: int = 0, predictor: Callable[[Any, Any], Callable[..., Any]] | None = None
+                       ) -> Classifier:
   """A ``Classifier``: asks ``classify(task, predict, seed=seed, pool=<the run's training pool>)`` for the combined
   verdict of each (pool size, seed) run. The parameters come from ``measure.calls`` (a ``harness_measure`` with
   ``keep_params``) when every run is there; otherwise the runs are trained again through the harness (one vmapped
-  call, the same runs, so the same parameters up to vmap batching). Records timing in ``classifier.calls``."""
+  call, the same runs, so the same parameters up to vmap batching). ``predictor(model, params)`` makes the predict
+  function (default ``detect.entry_predict``: the iteration knob of iterative models). Records timing in
+  ``classifier.calls``."""
+  predictor = predictor or detect.entry_predict
   calls = []
 
   def classifier(pool_sizes, seeds):
@@ -733,7 +761,7 @@ def harness_classifier(task, model, train_config, classify: Callable[..., Any], 
       stacked = train.train_runs(task, model, runs, train_config, data=data).params
       params = [jax.tree_util.tree_map(lambda a, i=i: a[i], stacked) for i in range(len(runs))]
       retrained = True
-    out = [verdict_of(classify(task, detect.entry_predict(model, p), seed=seed, pool=data.pools[i]))
+    out = [verdict_of(classify(task, predictor(model, p), seed=seed, pool=data.pools[i]))
            for i, p in enumerate(params)]
     calls.append({"runs": len(runs), "seconds": time.perf_counter() - t0, "retrained": retrained})
     return np.asarray(out, object).reshape(len(pool_sizes), len(seeds))
@@ -874,8 +902,9 @@ def run_phase_diagram(*, task, model_id: str, sizes: Sequence[dict[str, Any]], p
   heu_measures = [ref_measure(h) for h in refs["heuristics"]] if with_search else []
   classifiers = []
 
-  def transition(model, measure):
-    clf = harness_classifier(task, model, train_config, classify, measure=measure) if with_search else None
+  def transition(model, measure, predictor=None):
+    clf = (harness_classifier(task, model, train_config, classify, measure=measure, predictor=predictor)
+           if with_search else None)
     if clf is not None:
       classifiers.append(clf)
     return find_transition(measure, mem_measures, grid, seeds, heuristics=heu_measures, classifier=clf,
@@ -884,11 +913,13 @@ def run_phase_diagram(*, task, model_id: str, sizes: Sequence[dict[str, Any]], p
 
   references, entries, ref_descs, row_descs, ref_timing = [], [], [], [], []
   search_model = models.make(SEARCH_ID, task.spec)
-  for model, measure in ([(m, mm) for m, mm in zip(refs["memorizers"], mem_measures)]
-                         + [(h, hm) for h, hm in zip(refs["heuristics"] if with_search else [], heu_measures)]
-                         + [(search_model, ref_measure(search_model))]):
+  search_knob = lambda model, params: search_predict(task, model, params)
+  for model, measure, predictor in ([(m, mm, None) for m, mm in zip(refs["memorizers"], mem_measures)]
+                                    + [(h, hm, None) for h, hm in zip(refs["heuristics"] if with_search else [],
+                                                                       heu_measures)]
+                                    + [(search_model, ref_measure(search_model), search_knob)]):
     t0, n_classify = time.perf_counter(), len(classifiers)
-    references.append(transition(model, measure))
+    references.append(transition(model, measure, predictor))
     ref_descs.append({"id": model.model_id, "config": model.config_dict()})
     ref_timing.append({"label": model_label(model), "find_transition_s": time.perf_counter() - t0,
                        "classify_s": sum(c["seconds"] for clf in classifiers[n_classify:] for c in clf.calls)})

@@ -388,3 +388,19 @@ def test_check_diagram_refuses_bad_inputs_before_training():
     tr.check_diagram(task, "mlp", [{"width": 4}, {"width": 4, "no_such_option": 1}], [8], [0], cfg)
   with pytest.raises(ValueError, match="seed"):
     tr.check_diagram(task, "mlp", [{"width": 4}], [8], [-1], cfg)
+
+
+def test_search_predict_uses_the_budget_as_its_knob():
+  from mesabench.harness import calibration
+  task = tasks.make("ModSearch-v0", bits=8)
+  model = models.make("search", task.spec)
+  predict = tr.search_predict(task, model)
+  batch = task.sample(jax.random.key(3), 128)
+  cfg = model.config_dict()
+  lo, hi = task.search_budget_range(cfg["strategy"])
+  np.testing.assert_array_equal(predict(batch.inputs), batch.targets["k"])  # the full search is the oracle
+  for t in (1, 2, calibration.NOMINAL_ITERATIONS):
+    b = min(hi, max(lo, cfg["budget"] * t // calibration.NOMINAL_ITERATIONS))
+    want = models.make("search", task.spec, budget=b, strategy=cfg["strategy"]).predict({}, batch.inputs)
+    np.testing.assert_array_equal(predict(batch.inputs, iterations=t), want)
+  assert not np.array_equal(predict(batch.inputs, iterations=1), batch.targets["k"])  # an eighth of the budget
