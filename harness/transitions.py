@@ -7,7 +7,7 @@ evaluated on the pool (seen) and on held-out instances outside it (``task.sample
 N*_gen: unseen matches seen (``Criterion``; seed-mean losses at each N).
   * The memorizer reference ref(N) is the STRONGER (lower held-out loss, seed mean) of the nearest-neighbour
     memorizers fitted on the same pools and seeds: ``lookup`` (nearest stored input row) and ``lookup_instance``
-    (nearest decoded instance) when the zoo has it. A memorizer's seen loss is 0, so ref(N) is also its
+    (nearest decoded instance). A memorizer's seen loss is 0, so ref(N) is also its
     generalization gap.
   * generalizes(N): unseen - seen <= gap_tolerance * ref(N)   (the model's generalization gap is at most 5 % of
     the memorizer's: an ABSOLUTE gap on the memorizer's scale, so a large model with a tiny held-out loss is not
@@ -18,7 +18,8 @@ N*_gen: unseen matches seen (``Criterion``; seed-mean losses at each N).
 
 N*_search: the model beats every cheap non-search heuristic on the search-requiring stratum AND the behavioural
 detector calls it a searcher (``SearchCriterion``).
-  * h(N) = the lowest seed-mean loss on the stratum (``stratum``, default "hard"; held-out inputs) among the
+  * h(N) = the lowest seed-mean loss on the stratum (``stratum``, default "hard": where the task's heuristics and
+    small searches fail; held-out instances, the harness's stratified split) among the
     task's non-search heuristics (zoo model ``heuristic``, one per ``task.heuristic_rules()``) whose forward FLOPs
     per example are at most ``flops_factor`` times the model's; when none is that cheap, the best of all of them
     (the claim never gets easier for want of a cheap rule).
@@ -69,7 +70,7 @@ from mesabench.harness import train
 
 SCHEMA_VERSION = 2
 MEMORIZER_IDS = ("lookup", "lookup_instance")
-"""The zoo's nearest-neighbour memorizers; those registered form the N*_gen reference."""
+"""The zoo's nearest-neighbour memorizers: the stronger of them at each N is the N*_gen reference."""
 HEURISTIC_ID = "heuristic"
 """The zoo's non-search heuristic model (config {"rule": r}, r in ``task.heuristic_rules()``)."""
 SEARCH_ID = "search"
