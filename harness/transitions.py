@@ -37,7 +37,8 @@ Both N*: the smallest measured N from which the condition holds at every measure
 transition, robust to one noisy grid point); infinity when the largest N fails. CI: percentile bootstrap over seeds
 (resample the seed columns of the model's measurements jointly, recompute the seed means, the verdict fraction and
 N*); the references (memorizer, heuristic) are seed means, not resampled. Reported on the measured grid, "inf"
-where resamples do not transition.
+where resamples do not transition. N*_search is taken over the pool sizes where the stratum was measured (a
+stratum with too few instances outside the pool is "not applicable" there, neither a success nor a failure).
 
 Capacity view (per pool size, across model sizes): the parameter count at which the generalization gap opens (the
 smallest size whose seed-mean gap exceeds gap_tolerance * ref(N)), and bits memorized per parameter:
@@ -450,7 +451,9 @@ def needs_verdict(sweep: Sweep, heuristics: Sequence[Sweep], criterion: SearchCr
 @dataclasses.dataclass(frozen=True)
 class SearchTransition:
   """N*_search of one sweep: the onset, and per measured N the model's seed-mean stratum loss, the heuristic
-  reference, and the fraction of seeds called "searcher" (NaN where not classified)."""
+  reference, the fraction of seeds called "searcher" (NaN where not classified) and whether the stratum was
+  measured there (``applicable``: False where the harness had too few stratum instances outside the pool; the
+  onset is taken over the applicable sizes only, and is inf when there are none)."""
   onset: Onset
   model_loss: tuple[float, ...]
   heuristic_loss: tuple[float, ...]
@@ -458,12 +461,14 @@ class SearchTransition:
   flops_comparable: bool
   searcher_fraction: tuple[float, ...]
   criterion: SearchCriterion
+  applicable: tuple[bool, ...] = ()
 
   def to_json(self) -> dict[str, Any]:
     fin = lambda xs: [float(v) if np.isfinite(v) else None for v in xs]
     return {**self.onset.to_json(), "model_stratum_loss": fin(self.model_loss),
             "heuristic_stratum_loss": fin(self.heuristic_loss), "heuristic_label": list(self.heuristic_label),
             "flops_comparable": self.flops_comparable, "searcher_fraction": fin(self.searcher_fraction),
+            "applicable": list(self.applicable),
             "criterion": dataclasses.asdict(self.criterion)}
 
 
@@ -484,13 +489,21 @@ def n_star_search(sweep: Sweep, heuristics: Sequence[Sweep], criterion: SearchCr
     return (beats(_row_means(sweep.stratum_loss[:, cols]), ref.loss, criterion)
             & (searcher[:, cols].mean(1) > criterion.min_searcher_fraction))
 
-  onset = bootstrap_onset(sweep.pool_sizes, sweep.num_seeds, holds, num_resamples=num_resamples, level=level,
-                          seed=seed)
   model_loss = _row_means(sweep.stratum_loss)
+  applicable = np.isfinite(model_loss) & np.isfinite(ref.loss)
+  if applicable.any():
+    onset = bootstrap_onset(sweep.pool_sizes[applicable], sweep.num_seeds, lambda cols: holds(cols)[applicable],
+                            num_resamples=num_resamples, level=level, seed=seed)
+    full = np.zeros(applicable.size, bool)
+    full[applicable] = onset.holds
+    onset = dataclasses.replace(onset, holds=tuple(full.tolist()))
+  else:
+    onset = Onset(math.inf, (math.inf, math.inf), (math.inf,) * sweep.num_seeds, 0.0,
+                  (False,) * applicable.size, float(level))
   classified = sweep.verdicts != ""
   frac = np.where(classified.any(1), (searcher & classified).sum(1) / np.maximum(classified.sum(1), 1), np.nan)
   return SearchTransition(onset, tuple(model_loss.tolist()), tuple(ref.loss.tolist()), ref.label,
-                          ref.flops_comparable, tuple(frac.tolist()), criterion)
+                          ref.flops_comparable, tuple(frac.tolist()), criterion, tuple(applicable.tolist()))
 
 
 # ---------------------------------------------------------------------------------------------- the finder

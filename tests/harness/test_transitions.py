@@ -404,3 +404,26 @@ def test_search_predict_uses_the_budget_as_its_knob():
     want = models.make("search", task.spec, budget=b, strategy=cfg["strategy"]).predict({}, batch.inputs)
     np.testing.assert_array_equal(predict(batch.inputs, iterations=t), want)
   assert not np.array_equal(predict(batch.inputs, iterations=1), batch.targets["k"])  # an eighth of the budget
+
+
+def test_a_not_applicable_stratum_at_large_pools_does_not_break_the_onset():
+  """At the largest pools the stratum has too few instances outside the pool (NaN): N*_search is taken over the
+  sizes where it was measured, and it is inf when it was measured nowhere."""
+  def cut(kind, last):
+    base = _family(kind)
+
+    def measure(pool_sizes, seeds):
+      sw = base(pool_sizes, seeds)
+      loss = sw.stratum_loss.copy()
+      loss[sw.pool_sizes >= last] = np.nan
+      return tr.Sweep(sw.pool_sizes, sw.seen, sw.unseen, sw.seen_success, sw.unseen_success, sw.params, kind,
+                      stratum_loss=loss, flops=sw.flops)
+    return measure
+
+  out = tr.find_transition(cut("search", 1024), [_family("lookup")], GRID, SEEDS, heuristics=[_family("heuristic")],
+                           classifier=_classifier(ALWAYS_SEARCHER))
+  assert out.search.onset.n_star == GRID[0]
+  assert out.search.applicable == tuple(n < 1024 for n in GRID)
+  none = tr.find_transition(cut("search", 1), [_family("lookup")], GRID, SEEDS, heuristics=[_family("heuristic")],
+                            classifier=_classifier(ALWAYS_SEARCHER))
+  assert none.search.onset.n_star == math.inf and not any(none.search.applicable)
