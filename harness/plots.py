@@ -114,7 +114,7 @@ def plot_phase_diagram(path: str, rows: Sequence[Row], grid: Sequence[int], *, t
   fig.colorbar(im, ax=ax, label="(unseen - seen) / memorizer unseen")
   if ax.get_legend_handles_labels()[0]:
     ax.legend(loc="upper left", fontsize=7, framealpha=0.7)
-  ax.set_title(title, fontsize=9)
+  ax.set_title(title, fontsize=8)
   fig.tight_layout()
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   fig.savefig(path, dpi=120)
@@ -125,7 +125,8 @@ def plot_phase_diagram(path: str, rows: Sequence[Row], grid: Sequence[int], *, t
 def plot_from_json(doc: Mapping[str, Any], path: str) -> str:
   """The phase diagram of a transitions.json document."""
   cfg = doc["config"]
+  params = ", ".join(f"{k}={v}" for k, v in cfg["task"]["params"].items())
   title = (f"{cfg['task']['id']}: generalization gap / memorizer's, {cfg['model_id']} x "
            f"{len(cfg['model_sizes'])} sizes, {len(cfg['seeds'])} seeds, {cfg['train']['steps']} steps\n"
-           f"{cfg['task']['params']}")
+           f"{params}")
   return plot_phase_diagram(path, rows_from_json(doc), cfg["pool_sizes"], title=title)
