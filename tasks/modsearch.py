@@ -93,7 +93,7 @@ def from_bits(bits):
   """The inverse of ``to_bits``: bits [..., width] (0/1, thresholded at 0.5) as int32 [...]."""
   width = bits.shape[-1]
   weights = jnp.left_shift(jnp.int32(1), jnp.arange(width, dtype=jnp.int32))
-  return jnp.sum((bits > 0.5).astype(jnp.int32) * weights, axis=-1)
+  return jnp.sum((bits > 0.5).astype(jnp.int32) * weights, axis=-1, dtype=jnp.int32)  # int32 also under x64
 
 
 def bit_length(n):
@@ -366,7 +366,7 @@ def seed_search(n, budget: int):
 
   def body(j, carry):
     best_k, best_r = carry
-    i = 1 + j * block + jnp.arange(block, dtype=jnp.int32)
+    i = 1 + jnp.asarray(j, jnp.int32) * block + jnp.arange(block, dtype=jnp.int32)  # int32 also under x64
     _, r = _kernel.sqmod(jnp.broadcast_to(i, n.shape + (block,)), n[:, None])
     r = jnp.where(i[None, :] <= limit[:, None], r, -1)
     pos = jnp.argmax(r, axis=1)
@@ -403,7 +403,7 @@ def bands_search(n, budget: int):
 
   def body(j, carry):
     best_k, best_r = carry
-    q = q_last - j
+    q = q_last - jnp.asarray(j, jnp.int32)  # int32 also under x64
     t, r = _kernel.band_top(jnp.maximum(q, 0), n)
     t, r = jnp.where(j == 0, big_k, t), jnp.where(j == 0, r_k, r)
     take = (q >= 0) & (r >= best_r)  # lower bands have smaller tops: >= sends ties to the smaller k

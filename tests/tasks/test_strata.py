@@ -55,6 +55,7 @@ def test_modsearch_stratum_samples_are_distinct_members_and_outside_the_pool(mod
   assert np.all(np.asarray(out.info["strata"]["easy"]))
 
 
+@pytest.mark.slow
 def test_modsearch_hard_is_harder_for_the_heuristics():
   task = tasks.make("ModSearch-v0", bits=12)
   for stratum_size in (512,):
@@ -103,6 +104,7 @@ def test_polymax_strata_recomputed_from_the_grid(poly):
   np.testing.assert_array_equal(np.asarray(batch.info["strata"]["easy"]), ~hard)
 
 
+@pytest.mark.slow
 def test_polymax_stratum_samples_are_distinct_and_hard_is_harder(poly):
   hard = poly.sample(jax.random.key(1), 256, stratum="hard")
   easy = poly.sample(jax.random.key(2), 256, stratum="easy")
