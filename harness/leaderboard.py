@@ -93,7 +93,9 @@ SCHEMA: dict[str, Any] = {
                                          "examples_seen"],
                             "description": "params (for lookup: stored numbers; mean over seeds), forward FLOPs "
                                            "per example (XLA cost analysis), train-step FLOPs per example, "
-                                           "training FLOPs and examples seen per seed.",
+                                           "training FLOPs and examples seen per seed; table_bits (the suite "
+                                           "adds it): bits of the task's full answer table, to hold against "
+                                           "params x 4 bits per parameter.",
                             "additionalProperties": {"type": ["number", "null"], "minimum": 0}},
                         "splits": {
                             "type": "object",

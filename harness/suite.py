@@ -53,10 +53,10 @@ DEFAULT_SUITE: dict[str, Any] = {
     "config_version": CONFIG_VERSION,
     "tasks": [{"id": "PolyMax-v0", "params": {"degree": 4}},
               {"id": "ModSearch-v0", "params": {"bits": 16, "width": 20}}],
-    "models": [{"id": "mlp", "config": {"width": 64, "depth": 2}},
-               {"id": "transformer", "config": {"width": 32, "heads": 2, "layers": 2}},
-               {"id": "looped", "config": {"width": 64, "iterations": 4}},
-               {"id": "memory", "config": {"width": 32, "mem_width": 16, "steps": 4}},
+    "models": [{"id": "mlp", "config": {"width": 64, "depth": 2, "head": "bits"}},
+               {"id": "transformer", "config": {"width": 32, "heads": 2, "layers": 2, "head": "bits"}},
+               {"id": "looped", "config": {"width": 64, "iterations": 4, "head": "bits"}},
+               {"id": "memory", "config": {"width": 32, "mem_width": 16, "steps": 4, "head": "bits"}},
                {"id": "lookup", "config": {}},
                {"id": "lookup_instance", "config": {}},
                {"id": "heuristic", "config": {}},
@@ -67,8 +67,11 @@ DEFAULT_SUITE: dict[str, Any] = {
 }
 """The quick default suite: both tasks x the zoo and its three kinds of ground truth (memorizers lookup and
 lookup_instance, the task's first non-search heuristic, its full search) x 2 pool sizes x 2 seeds. ModSearch at
-bits 16: its answer table (``task.table_bits()``, about 9.6e5 bits) is far more than any zoo model can hold at
-4 bits per parameter, so memorizing everything is impossible (issue 11 section 3)."""
+bits 16: its answer table (``task.table_bits()``, 667,880 bits) is far more than the trained models can hold at
+4 bits per parameter, so memorizing everything is impossible (issue 11 section 3). That needs the "bits" head
+(k as its bits, LSB first): a "classes" head over the 16,384 answers of 20-bit inputs would alone have about a
+million parameters. The head option only concerns integer answers (PolyMax ignores it). Every entry states
+``compute.table_bits`` against ``compute.params``."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": DEFAULT_SUITE,
@@ -141,12 +144,14 @@ def plan(config: dict[str, Any]) -> list[dict[str, Any]]:
   for t in config["tasks"]:
     task = task_registry.make(t["id"], **t["params"])
     task_desc = {"id": t["id"], "params": json.loads(json.dumps(task.params()))}
+    table_bits = float(task.table_bits())
     for m in config["models"]:
       model = zoo.make(m["id"], task.spec, **m["config"])
       model_desc = {"id": m["id"], "config": model.config_dict()}
       ids = [leaderboard.entry_key(task_desc, model_desc, config["train"], p, config["seeds"])
              for p in config["pool_sizes"]]
-      groups.append({"task": task, "model": model, "task_desc": task_desc, "model_desc": model_desc, "ids": ids})
+      groups.append({"task": task, "model": model, "task_desc": task_desc, "model_desc": model_desc, "ids": ids,
+                     "table_bits": table_bits})
   return groups
 
 
@@ -237,6 +242,7 @@ def run_suite(config: dict[str, Any], out: str, *, resume: bool = False, command
                                      success_metric=task.success_metric,
                                      metric_directions=dict(task.metric_directions), environment=environment,
                                      reference_family=task.search_family().strategy)
+      entry["results"]["compute"]["table_bits"] = g["table_bits"]
       if save_params and jax.tree_util.tree_leaves(seed_results[0].params):
         stacked = jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]),
                                          *[r.params for r in seed_results])
