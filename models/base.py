@@ -97,7 +97,7 @@ def _integer_predict(spec, head, bins, out):
   if head == "classes":
     return jax.lax.argmax(out, out.ndim - 1, jnp.int32)  # int32 index also under x64 (same op count)
   bits = (out > 0).astype(jnp.int32)
-  return jnp.sum(bits << jnp.arange(out.shape[-1], dtype=jnp.int32), axis=-1)
+  return jnp.sum(bits << jnp.arange(out.shape[-1], dtype=jnp.int32), axis=-1, dtype=jnp.int32)  # also x64
 
 
 HEAD_KINDS: dict[str, Head] = {

@@ -57,7 +57,8 @@ class MemoryNet(nn.Module):
     t = self.steps if iterations is None else iterations
     toks = base.tokens(self.spec, inputs).astype(jnp.float32)
     mem = nn.Dense(self.mem_width, name="embed")(toks)
-    mem = mem + self.param("position", nn.initializers.normal(0.02), (toks.shape[1], self.mem_width))
+    pos = self.param("position", nn.initializers.normal(0.02), (toks.shape[1], self.mem_width), jnp.float32)
+    mem = mem + pos  # float32 position rows also under x64 (the initializer's default dtype is float64 there)
     h = jnp.zeros((inputs.shape[0], self.width), jnp.float32)
     loop = nn.scan(_Step, variable_broadcast="params", split_rngs={"params": False}, length=t)
     _, feats = loop(self.width, self.mem_width, name="step")((h, mem), None)

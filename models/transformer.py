@@ -29,7 +29,7 @@ class TransformerNet(nn.Module):
   def __call__(self, toks):
     length = toks.shape[1]
     h = nn.Dense(self.width, name="embed")(toks.astype(jnp.float32))
-    h = h + self.param("position", nn.initializers.normal(0.02), (length, self.width))
+    h = h + self.param("position", nn.initializers.normal(0.02), (length, self.width), jnp.float32)  # also x64
     for i in range(self.layers):
       a = nn.LayerNorm(name=f"ln_attn_{i}")(h)
       h = h + nn.MultiHeadDotProductAttention(num_heads=self.heads, name=f"attn_{i}")(a, a)

@@ -297,7 +297,7 @@ class PolyMax(core.Task):
     if self.encoding == "float":
       return {"coeffs": jnp.asarray(inputs, jnp.float32)}
     bits = (inputs[..., 1:] > 0.5).astype(jnp.int32)
-    mag = jnp.sum(bits << jnp.arange(bits.shape[-1], dtype=jnp.int32), axis=-1)
+    mag = jnp.sum(bits << jnp.arange(bits.shape[-1], dtype=jnp.int32), axis=-1, dtype=jnp.int32)
     sign = jnp.where(inputs[..., 0] > 0.5, -1, 1)
     return {"coeffs": (sign * mag).astype(jnp.float32) / 2.0**self.frac_bits}
 
