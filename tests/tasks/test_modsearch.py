@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import mesabench.tasks as tasks
+from mesabench.tasks import core
 from mesabench.tasks import modsearch
 from tests.tasks import reference
 
@@ -170,3 +171,15 @@ def dataclass_replace_task_id(a, b):
   """Specs agree on everything a model uses (the meta carries the distribution's bits, which may differ)."""
   assert (a.input_shape, a.num_classes, a.output_bits) == (b.input_shape, b.num_classes, b.output_bits)
   return b
+
+
+def test_chunked_batches_equal_one_shot_batches(monkeypatch):
+  """The oracle and the features run per chunk of chunk_rows rows: the batch is the same, bit for bit."""
+  task = tasks.make("ModSearch-v0", bits=14)
+  one = [task.sample(jax.random.key(2), 40), task.pool(jax.random.key(3), 33)]
+  monkeypatch.setattr(modsearch.ModSearch, "chunk_rows", 16)
+  chunked = [task.sample(jax.random.key(2), 40), task.pool(jax.random.key(3), 33)]
+  for a, b in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(chunked)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  row = sum(np.asarray(x).nbytes for x in jax.tree_util.tree_leaves(task.sample(jax.random.key(0), 1)))
+  assert task.memory_bytes(1000) == 2 * 1024 * row + 1024 * task.work_bytes_per_row + core.COMPILE_BYTES

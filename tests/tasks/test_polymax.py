@@ -170,3 +170,41 @@ def test_registry():
     tasks.register("PolyMax-v0", polymax.PolyMax)
   with pytest.raises(ValueError, match="versioned"):
     tasks.register("PolyMax", polymax.PolyMax)
+
+
+def test_degree_too_large_for_bernstein_names_the_degree():
+  """degree >= 16 used to name int_bits, which the user never passed."""
+  with pytest.raises(ValueError, match=r"^degree must be at most 15 with distribution='bernstein'"):
+    tasks.make("PolyMax-v0", degree=16)
+  with pytest.raises(ValueError, match=r"^max_degree must be at most 15"):
+    tasks.make("PolyMax-v0", degree=4, max_degree=20)
+  with pytest.raises(ValueError, match=r"^degree must be at most 15"):
+    tasks.make("PolyMax-v0", degree=16, int_bits=20)
+  assert tasks.make("PolyMax-v0", degree=15).int_bits == 22
+  assert tasks.make("PolyMax-v0", degree=32, distribution="uniform").degree == 32
+
+
+def test_chunked_batches_equal_one_shot_batches(monkeypatch):
+  """Feature grid and oracle run per chunk of chunk_rows: the batch is the same, bit for bit."""
+  from mesabench.tasks import polymax as pm
+  task = tasks.make("PolyMax-v0", degree=5)
+  one = task.sample(jax.random.key(2), 40)
+  monkeypatch.setattr(pm.PolyMax, "chunk_rows", 16)
+  chunked = task.sample(jax.random.key(2), 40)
+  for a, b in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(chunked)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_memory_estimate_and_refusal():
+  from mesabench.tasks import core
+  task = tasks.make("PolyMax-v0", degree=32, distribution="uniform", encoding="binary")
+  row = sum(np.asarray(x).nbytes for x in jax.tree_util.tree_leaves(task.sample(jax.random.key(0), 1)))
+  assert row >= 4 * 33 * 24 + 4 * 33  # binary inputs and the coefficients, at least
+  est = task.memory_bytes(2**20)
+  assert est == 2 * 2**20 * row + task.chunk_rows * task.work_bytes_per_row + core.COMPILE_BYTES
+  # the old cap of 2**24 rows would need > 100 GiB here: refused up front, naming batch_size and the estimate
+  if task.memory_bytes(2**24) > core.memory_limit_bytes():
+    with pytest.raises(ValueError, match=r"^batch_size must be at most \d+ for PolyMax-v0 .* GiB"):
+      task.sample(jax.random.key(0), 2**24)
+    with pytest.raises(ValueError, match=r"^size must be at most \d+"):
+      task.pool(jax.random.key(0), 2**24)
