@@ -40,6 +40,8 @@ _WD = flags.DEFINE_float("weight_decay", 0.0, "AdamW weight decay.")
 _EVAL = flags.DEFINE_integer("eval_size", 256, "Examples per evaluation split.")
 _REFINE = flags.DEFINE_integer("refine_steps", 2, "Bisection rounds near each N*.")
 _STRATUM = flags.DEFINE_string("stratum", "hard", "The task's search-requiring stratum (N*_search).")
+_CLASSIFY_REFS = flags.DEFINE_bool("classify_references", True, "Judge the reference searcher with the detector at "
+                                    "every pool size and seed (N*_search's positive control; the costliest part).")
 _SEQUENTIAL = flags.DEFINE_bool("sequential", False, "Also train every grid run alone to time the vmapped speed-up.")
 _OUT = flags.DEFINE_string("out", "runs/transitions.json", "Output JSON.")
 _PNG = flags.DEFINE_string("png", None, "Output phase diagram (default: --out with .png).")
@@ -83,6 +85,7 @@ def main(argv):
   diagram = transitions.run_phase_diagram(
       task=task, model_id=_MODEL.value, sizes=sizes, pool_sizes=pools, seeds=seeds, train_config=cfg,
       refine_steps=_REFINE.value, sequential=_SEQUENTIAL.value, search_criterion=search,
+      classify_references=_CLASSIFY_REFS.value,
       command=provenance.command_line("mesabench.benchmarks.transitions"))
   doc = diagram.to_json()
   doc["config"]["preset"] = _PRESET.value

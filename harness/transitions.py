@@ -889,8 +889,12 @@ def run_phase_diagram(*, task, model_id: str, sizes: Sequence[dict[str, Any]], p
                       seeds: Sequence[int], train_config, refine_steps: int = 2, sequential: bool = False,
                       criterion: Criterion = Criterion(), search_criterion: SearchCriterion = SearchCriterion(),
                       classify: Callable[..., Any] | None = None, command: str = "", num_resamples: int = 1000,
-                      progress: Callable[[str], None] = print) -> PhaseDiagram:
+                      classify_references: bool = True, progress: Callable[[str], None] = print) -> PhaseDiagram:
   """The job behind the binary: every model size of ``model_id`` (configs ``sizes``) on ``task``, both N*.
+
+  ``classify_references``: also judge the reference families with the detector where they beat the heuristics
+  (in practice the full search, the positive control: one ``classify`` per pool size and seed, the costliest part
+  of a diagram of a cheap family); when False their N*_search is not computed (null).
 
   ``classify`` defaults to ``harness.detect.classify``; N*_search is computed when the zoo has heuristics for the
   task (``reference_models``), and is reported as not computed otherwise (``notes``).
@@ -916,9 +920,9 @@ def run_phase_diagram(*, task, model_id: str, sizes: Sequence[dict[str, Any]], p
   heu_measures = [ref_measure(h) for h in refs["heuristics"]] if with_search else []
   classifiers = []
 
-  def transition(model, measure, predictor=None):
+  def transition(model, measure, predictor=None, judged=True):
     clf = (harness_classifier(task, model, train_config, classify, measure=measure, predictor=predictor)
-           if with_search else None)
+           if with_search and judged else None)
     if clf is not None:
       classifiers.append(clf)
     return find_transition(measure, mem_measures, grid, seeds, heuristics=heu_measures, classifier=clf,
@@ -933,7 +937,7 @@ def run_phase_diagram(*, task, model_id: str, sizes: Sequence[dict[str, Any]], p
                                                                        heu_measures)]
                                     + [(search_model, ref_measure(search_model), search_knob)]):
     t0, n_classify = time.perf_counter(), len(classifiers)
-    references.append(transition(model, measure, predictor))
+    references.append(transition(model, measure, predictor, classify_references))
     ref_descs.append({"id": model.model_id, "config": model.config_dict()})
     ref_timing.append({"label": model_label(model), "find_transition_s": time.perf_counter() - t0,
                        "classify_s": sum(c["seconds"] for clf in classifiers[n_classify:] for c in clf.calls)})
@@ -981,7 +985,8 @@ def run_phase_diagram(*, task, model_id: str, sizes: Sequence[dict[str, Any]], p
   config = {"task": {"id": task.task_id, "params": task.params()}, "model_id": model_id,
             "model_sizes": list(sizes), "pool_sizes": grid, "seeds": list(seeds), "train": train_config.to_dict(),
             "refine_steps": refine_steps, "criterion": dataclasses.asdict(criterion),
-            "search_criterion": dataclasses.asdict(search_criterion), "n_star_search_computed": with_search}
+            "search_criterion": dataclasses.asdict(search_criterion), "n_star_search_computed": with_search,
+            "classify_references": classify_references}
   env = provenance.environment()
   entries = leaderboard.validate({"schema_version": leaderboard.SCHEMA_VERSION,
                                   "suite": {"config": {}, "command": command}, "environment": env,
