@@ -44,7 +44,7 @@ MAX_BINS = 4096
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-  if value not in choices:
+  if not isinstance(value, str) or value not in choices:  # never an element-wise array compare
     raise ValueError(f"{name} must be one of {choices}, got {value!r}")
   return value
 

@@ -266,11 +266,11 @@ class Task:
     return tuple(out)
 
   def _check_rule(self, rule: str) -> None:
-    if rule not in self.heuristic_rules():
+    if not isinstance(rule, str) or rule not in self.heuristic_rules():
       raise ValueError(f"rule must be one of {self.heuristic_rules()} for {self.task_id}, got {rule!r}")
 
   def _check_strategy(self, strategy: str) -> None:
-    if strategy not in self.search_strategies():
+    if not isinstance(strategy, str) or strategy not in self.search_strategies():
       raise ValueError(f"strategy must be one of {self.search_strategies()} for {self.task_id}, got {strategy!r}")
 
   def _check_budget(self, strategy: str, budget) -> int:
@@ -321,7 +321,7 @@ class Task:
                      f"than the {limit / 2**30:.1f} GiB it has")
 
   def _check_stratum(self, stratum: str | None) -> None:
-    if stratum is not None and stratum not in self.strata:
+    if stratum is not None and (not isinstance(stratum, str) or stratum not in self.strata):
       raise ValueError(f"stratum must be one of {self.strata} or None, got {stratum!r}")
 
   def _check_pool_size(self, size) -> int:
@@ -580,6 +580,12 @@ def from_spec(spec: Spec) -> Task:
 
 def make(task_id: str, **params: Any) -> Task:
   """The task ``task_id`` with ``params``; unknown ids raise a ValueError listing the known ones."""
-  if task_id not in _REGISTRY:
+  if not isinstance(task_id, str) or task_id not in _REGISTRY:
     raise ValueError(f"unknown task id {task_id!r}; known ids: {', '.join(registered())}")
-  return _REGISTRY[task_id](**params)
+  factory = _REGISTRY[task_id]
+  if dataclasses.is_dataclass(factory):
+    known = sorted(f.name for f in dataclasses.fields(factory))
+    for name in params:
+      if name not in known:
+        raise ValueError(f"{name} is not a parameter of {task_id}; its parameters: {', '.join(known)}")
+  return factory(**params)

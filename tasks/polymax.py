@@ -158,9 +158,9 @@ class PolyMax(core.Task):
     if not is_int(self.max_degree) or not self.degree <= self.max_degree <= _kernel.MAX_DEGREE:
       raise ValueError(f"max_degree must be an integer in [degree={self.degree}, {_kernel.MAX_DEGREE}], "
                        f"got {self.max_degree!r}")
-    if self.encoding not in ENCODINGS:
+    if not isinstance(self.encoding, str) or self.encoding not in ENCODINGS:
       raise ValueError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
-    if self.distribution not in DISTRIBUTIONS:
+    if not isinstance(self.distribution, str) or self.distribution not in DISTRIBUTIONS:
       raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, got {self.distribution!r}")
     # The fixed-point format is sized for max_degree so that larger() keeps the same encoding (the same spec).
     need = _coefficient_bound(self.distribution, self.max_degree)

@@ -111,7 +111,7 @@ class Select(core.Task):
     object.__setattr__(self, "rho", float(self.rho))
     for name, value, allowed in (("utility", self.utility, UTILITIES), ("split", self.split, SPLITS),
                                  ("shift", self.shift, SHIFTS)):
-      if value not in allowed:
+      if not isinstance(value, str) or value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
     if not _is_real(self.ood_scale) or not 1.0 < float(self.ood_scale) <= 1e3:
       raise ValueError(f"ood_scale must be a real number in (1, 1000], got {self.ood_scale!r}")
