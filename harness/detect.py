@@ -34,7 +34,9 @@ when what it needs is missing. Thresholds live in ``Thresholds``; the defaults w
     chance loss), paired bootstrap CI. "searcher" when the CI lies above ``improvement`` and the curve has not
     stopped: its last doubling still improves >= ``last_step`` of the instances, or fewer than that are unsolved (a
     search keeps finding better candidates until it is exact; a finite ladder of ever better closed forms stops
-    changing at its top rule: inconclusive); "heuristic" when it lies
+    changing at its top rule: inconclusive), and its loss at the most compute is not significantly above its best
+    (paired bootstrap CI of the rise after the best lies at or below 0: a search keeps its best candidate; a
+    looped network that settles within its trained depth and then drifts is inconclusive); "heuristic" when it lies
     below and the best mean loss is competent (CI high <= ``competence`` * chance): its answers change with compute
     but its loss does not, as a fixed rule's would; otherwise inconclusive (a fixed answer at chance may be a memorizer or a failed rule).
   * ``order_statistics``: the rank of each held-out loss among its instance's reference draws, fitted to the exact
@@ -280,6 +282,16 @@ def _compute_response(name: str, split: Split, iterations, responds: bool, th: T
   improved_last = float(np.mean(last < prev))  # examples the last doubling of compute made better
   unsolved_last = float(np.mean(last > f))  # examples not solved (to the floor) at the most compute
   figures.update(improved_last_step=improved_last, unsolved_last_step=unsolved_last)
+  # A search keeps its best candidate: more compute never makes it worse. A curve whose loss at the most compute
+  # is significantly above its best converges (or drifts) within a fixed depth instead.
+  rise = (reps[:, -1] - reps.min(axis=1)) / (reps[:, 0] + f)
+  rise_lo, _ = stats.percentile_ci(rise, cfg.level)
+  figures.update(rise_after_best=(means[-1] - means.min()) / (means[0] + f), rise_after_best_ci_low=rise_lo)
+  if lo > th.improvement and rise_lo > 0:
+    return Signal(name, gain, (lo, hi), INCONCLUSIVE,
+                  f"loss falls with compute to its best at t = {iterations[best]:g}, then rises again (CI low of the "
+                  f"rise {rise_lo:.3g} > 0): a computation that settles within a fixed depth, not a search that "
+                  "keeps its best candidate", True, figures)
   if lo > th.improvement and improved_last < th.last_step and unsolved_last >= th.last_step:
     return Signal(name, gain, (lo, hi), INCONCLUSIVE,
                   f"loss falls with compute (improvement CI low {lo:.3g}) but stops: the last doubling improves "

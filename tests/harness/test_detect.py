@@ -230,3 +230,27 @@ def test_a_ladder_of_closed_form_rules_is_not_a_searcher():
   assert ttc.ci[0] > 0.1 and ttc.verdict == detect.INCONCLUSIVE and "stops" in ttc.reason, ttc
   assert ttc.figures["improved_last_step"] == 0.0
   assert result.verdict != detect.SEARCHER, result.table()
+
+
+def test_a_computation_that_settles_and_then_drifts_is_not_a_searcher(modsearch):
+  """A looped network's shape: better from 1 to 2 iterations (its depth), then worse with more (it does not keep
+  its best answer). The searcher verdict must not fire (the committed PolyMax looped entry had this shape)."""
+  task, pool = modsearch
+  search = _random_searcher(task, 32)
+  rule = _isqrt_rule(task)
+
+  def settles(inputs, iterations=None):
+    t = 8 if iterations is None else iterations
+    if t == 1:
+      return search(inputs, iterations=1)  # best of 4: poor
+    good = search(inputs, iterations=8)  # best of 32
+    worse = np.asarray(rule(inputs))
+    # a growing share drifts to the rule, a different share at each t: some instances improve in the last
+    # doubling while the mean loss rises (the looped entry: 57% improved from 8 to 16, the mean got worse)
+    drift = ((_n(task, inputs) * 2654435761 + t * 40503) % 16) < min(15, 2 * (t.bit_length() - 2))
+    return jnp.asarray(np.where(drift, worse, np.asarray(good)), jnp.int32)
+  result = detect.classify(task, settles, pool=pool, **KW)
+  ttc = result.signal("test_time_compute")
+  assert ttc.figures["improved_last_step"] > 0.1  # not the "stops changing" case: instances still change
+  assert ttc.verdict != detect.SEARCHER and "rises again" in ttc.reason, result.table()
+  assert result.verdict != detect.SEARCHER
