@@ -53,7 +53,7 @@ import dataclasses
 import functools
 import math
 import time
-from typing import Any, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -69,7 +69,6 @@ from mesabench import tasks
 from mesabench.harness import leaderboard
 from mesabench.harness import provenance
 from mesabench.harness import train
-from mesabench.tasks import core as task_core
 
 SCHEMA_VERSION = "mesabench.align/1"
 CHOICE_MODELS = ("auto", "softmax", "argmax")

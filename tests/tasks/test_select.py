@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, strategies as st
 
 import mesabench.tasks as tasks
-from mesabench.tasks import select
 
 
 def _brute_best(values, count, tol=1e-5):
