@@ -520,7 +520,7 @@ def _evaluate(config, model, params, batches_by_rho, runs_rho, seeds, progress) 
       task = config.base_task(config.rhos[runs_rho[i]]).with_candidates(k, k)
       batch = batches_by_rho[runs_rho[i]]["more"][k]
       choices = np.argmax(np.where(np.asarray(batch.info["mask"]), scores[i], -np.inf), axis=1)
-      acc = task.score(batch, jnp.asarray(choices, jnp.int32))["accuracy"]
+      acc = task.score(batch, jnp.asarray(choices, jnp.int32))[task.success_metric]
       records[i]["more_candidates"][str(k)] = float(np.mean(np.asarray(acc, np.float64)))
   return records
 
