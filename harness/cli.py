@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from typing import Callable, Sequence
 
 from absl import app
@@ -108,14 +109,12 @@ def check_output_path(name: str, path: str, *, exists_ok: bool, suffix: str | No
     how = "pass --resume to continue it or --overwrite to replace it" if resumable else "pass --overwrite to replace it"
     raise UsageError(f"--{name}: {path!r} exists; {how}")
   folder = os.path.dirname(os.path.abspath(path)) or "."
-  probe = folder
-  while not os.path.exists(probe):
-    parent = os.path.dirname(probe)
-    if parent == probe:
-      break
-    probe = parent
-  if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
-    raise UsageError(f"--{name}: cannot write {path!r} (folder {probe!r} is not writable)")
+  try:  # permission bits say little for root: create the folder and a probe file, as the writer will
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-", suffix=".tmp"):
+      pass
+  except OSError as err:
+    raise UsageError(f"--{name}: cannot write {path!r} ({err.strerror or err})") from err
   if os.path.exists(path) and not os.access(path, os.W_OK):
     raise UsageError(f"--{name}: cannot write {path!r} (file is read-only)")
   return path

@@ -70,7 +70,7 @@ def test_bad_values_are_refused_before_any_work(tmp_path):
       (("run", ["--out=/proc/no/such/dir/x.json"]), "--out"),
       (("run", [f"--config_json={bad_config}", "--out=a.json"]), "bits"),
       (("run", ["--config=missing.json", "--out=b.json"]), "config"),
-      (("run", ["--tasks=ModSearch-v0", "--models=lookup", "--pool_sizes=1023", "--out=c.json"]), "pool_sizes"),
+      (("run", ["--tasks=ModSearch-v0", "--models=lookup", "--pool_sizes=65535", "--out=c.json"]), "pool_sizes"),
       (("run", ["--models=nope", "--out=d.json"]), "config.models"),
       (("run", ["--seeds=1,x", "--out=e.json"]), "--seeds"),
       (("compare", ["missing_a.json", "missing_b.json"]), "cannot read"),
