@@ -56,8 +56,6 @@ def _config() -> align.StudyConfig:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise cli.UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
   if _PLOT_ONLY.value:
     if not os.path.isfile(_OUT.value):
       raise cli.UsageError(f"--out: {_OUT.value!r} does not exist (needed by --plot_only)")

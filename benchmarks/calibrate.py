@@ -26,8 +26,6 @@ _NUM_EXAMPLES = flags.DEFINE_integer("num_examples", calibration.DEFAULT_CONFIG.
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise cli.UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
   if _NUM_EXAMPLES.value < 32:
     raise cli.UsageError(f"--num_examples: must be an integer >= 32, got {_NUM_EXAMPLES.value}")
   out = cli.check_output_path("out", _OUT.value, exists_ok=_OVERWRITE.value, suffix=".json")

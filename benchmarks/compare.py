@@ -25,8 +25,6 @@ _GATE = flags.DEFINE_bool("gate", False, "Exit 1 when a regression, a missing or
 
 
 def main(argv):
-  if len(argv) != 3:
-    raise cli.UsageError("arguments: exactly OLD.json NEW.json")
   metrics = cli.split_list("metrics", _METRICS.value, allowed="split.metric names")
   old, new = (leaderboard.read(path) for path in argv[1:])
   report = compare.compare(old, new, metrics, _RTOL.value, _ATOL.value)
@@ -35,4 +33,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, positional=("OLD.json", "NEW.json"))

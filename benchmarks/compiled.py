@@ -49,8 +49,6 @@ def _explain_path() -> str:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise cli.UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
   if _EXPLAIN.value == _SIZE_LAW.value:
     raise cli.UsageError("--explain, --size_law: pass exactly one")
   if _EXPLAIN.value:

@@ -22,8 +22,6 @@ _WRITE = flags.DEFINE_bool("write", True, "Write the result into the entry's 'de
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise cli.UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
   if not _ENTRY.value:
     raise cli.UsageError("--entry: must name a leaderboard entry id")
   if _NUM_EXAMPLES.value < 32:

@@ -71,8 +71,6 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --out.")
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise cli.UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
   if _STEPS.value < 1:
     raise cli.UsageError(f"--steps: must be an integer >= 1, got {_STEPS.value}")
   out = cli.check_output_path("out", _OUT.value, exists_ok=_OVERWRITE.value, suffix=".json")

@@ -42,8 +42,6 @@ def ints(flag) -> list[int]:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise cli.UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
   cli.check_output_path("out", _OUT.value, exists_ok=_OVERWRITE.value, suffix=".json")
   rng = np.random.default_rng(_SEED.value)
   peak = kb.peak_ops_per_second()

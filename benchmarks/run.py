@@ -40,8 +40,6 @@ def _pool(value: str):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise cli.UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
   if _RESUME.value and _OVERWRITE.value:
     raise cli.UsageError("--resume and --overwrite: give at most one")
   config = suite.with_overrides(

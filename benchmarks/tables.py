@@ -22,9 +22,6 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --out.")
 
 
 def main(argv):
-  if len(argv) != 2:
-    raise cli.UsageError("arguments: exactly one LEADERBOARD.json, e.g. "
-                         "python -m mesabench.benchmarks.tables results/leaderboard.json --format=md")
   if _OUT.value:
     cli.check_output_path("out", _OUT.value, exists_ok=_OVERWRITE.value)
   doc = leaderboard.read(argv[1])
@@ -38,4 +35,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, positional=("LEADERBOARD.json",))

@@ -27,8 +27,6 @@ _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed.")
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise cli.UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
   cli.check_output_path("out", _OUT.value, exists_ok=_OVERWRITE.value, suffix=".json")
   rows = tb.run(_BATCH.value, _NUMPY_BATCH.value, _SEED.value)
   provenance.write_json(_OUT.value, {

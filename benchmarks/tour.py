@@ -69,8 +69,6 @@ def tour(task_ids, params: dict, batch_size: int, seed: int, show: int) -> list[
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise cli.UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
   if _TASK.value and _TASK.value not in tasks.registered():
     raise cli.UsageError(f"--task: must be one of {', '.join(tasks.registered())}, got {_TASK.value!r}")
   try:

@@ -51,8 +51,6 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --out / 
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise cli.UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
   preset = transitions.PRESETS[_PRESET.value]
   widths = cli.split_list("widths", _WIDTHS.value, int, "positive integers") or preset["widths"]
   pools = cli.split_list("pool_sizes", _POOLS.value, int, "positive integers") or preset["pool_sizes"]

@@ -64,12 +64,20 @@ def _parse(argv: Sequence[str]) -> list[str]:
   return []
 
 
-def run(main: Callable[[list[str]], int | None]) -> None:
-  """``absl.app.run(main)`` with the error contract above (help exits 0; bad input: one line, exit 2)."""
+def run(main: Callable[[list[str]], int | None], positional: Sequence[str] = ()) -> None:
+  """``absl.app.run(main)`` with the error contract above (help exits 0; bad input: one line, exit 2).
+
+  positional: the names of the binary's positional arguments (e.g. ("OLD.json", "NEW.json")); any other count is
+  a usage error before ``main`` runs. Binaries without positional arguments take only --flags.
+  """
   _quiet_backends()
 
   def wrapped(argv):
     try:
+      if len(argv) - 1 != len(positional):
+        if not positional:
+          raise UsageError(f"unexpected arguments {argv[1:]}; all inputs are --flags")
+        raise UsageError(f"arguments: exactly {' '.join(positional)}, got {argv[1:]}")
       return main(argv)
     except (ValueError, app.UsageError) as err:  # UsageError included: absl's own would print the help
       fail(str(err))

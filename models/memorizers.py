@@ -25,9 +25,12 @@ QUERY_BLOCK = 128
 """Queries per step of ``lookup_instance``'s distance computation (working memory QUERY_BLOCK * N * F)."""
 
 
+def _answer_dtype(task):
+  return task.dummy_targets(1)[task.answer_key].dtype
+
+
 def _answers(task, targets):
-  want = task.dummy_targets(1)[task.answer_key].dtype
-  return targets[task.answer_key].astype(want)
+  return targets[task.answer_key].astype(_answer_dtype(task))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,8 +42,7 @@ class Lookup(base.Model):
 
   def init(self, key):
     del key
-    task = tasks.from_spec(self.spec)
-    dtype = task.dummy_targets(1)[task.answer_key].dtype
+    dtype = _answer_dtype(tasks.from_spec(self.spec))
     return {"keys": jnp.zeros((1, self.spec.input_size), jnp.float32), "answers": jnp.zeros((1,), dtype)}
 
   def fit(self, params, inputs, targets):
@@ -86,7 +88,7 @@ class LookupInstance(base.Model):
     del key
     task = tasks.from_spec(self.spec)
     row = self._vector(jnp.zeros((1,) + tuple(self.spec.input_shape), jnp.float32))
-    return {"keys": jnp.zeros_like(row), "answers": jnp.zeros((1,), task.dummy_targets(1)[task.answer_key].dtype)}
+    return {"keys": jnp.zeros_like(row), "answers": jnp.zeros((1,), _answer_dtype(task))}
 
   def fit(self, params, inputs, targets):
     """Stores the pool's instances [N, F] and the oracle's answers [N]."""

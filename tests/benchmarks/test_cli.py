@@ -74,6 +74,8 @@ def test_bad_values_are_refused_before_any_work(tmp_path):
       (("run", ["--models=nope", "--out=d.json"]), "config.models"),
       (("run", ["--seeds=1,x", "--out=e.json"]), "--seeds"),
       (("compare", ["missing_a.json", "missing_b.json"]), "cannot read"),
+      (("compare", ["only_one.json"]), "exactly OLD.json NEW.json"),
+      (("run", ["extra"]), "unexpected arguments"),
       (("tables", ["missing.json"]), "cannot read"),
       (("tables", ["latin1.json"]), "not UTF-8"),
       (("compare", ["latin1.json", "latin1.json"]), "not UTF-8"),
