@@ -472,7 +472,7 @@ def reference_losses(task, batch, key: jax.Array, draws: int) -> np.ndarray:
     raise ValueError(f"reference_draws must be an integer in [2, 4096], got {draws!r}")
   preds = task.chance_predictions(batch, key, draws)  # [draws, B]
   flat = jax.tree_util.tree_map(lambda a: jnp.concatenate([a] * draws, axis=0), batch)
-  losses = task.score(flat, preds.reshape(-1))["loss"]
+  losses = task.score(flat, preds.reshape((-1,) + preds.shape[2:]))["loss"]  # answers may be maps (Maze)
   return np.asarray(losses, np.float64).reshape(draws, batch.size).T
 
 

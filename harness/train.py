@@ -15,12 +15,22 @@ the stream is not capped). Pools of different sizes ride in one vmap: each is pa
 size, and indices are drawn below the run's own size.
 
 Keys. Run seed s uses jax.random.key(s), folded with 1 (pool), 2 (init), 3 (minibatches), 4 (held-out split),
-5 (larger split), 6 (fresh stream), 7 (strata splits). The same run gives the same metrics bit for bit on the same backend.
+5 (larger split), 6 (fresh stream), 7 (strata splits). The recipe's draws at step t (``TrainConfig.progressive_alpha``,
+``iterations_range``) use fold_in(fold_in(minibatch key, t), 1). The same run gives the same metrics bit for bit on
+the same backend.
 
 Optimization. optax: clip_by_global_norm(grad_clip) then AdamW(weight_decay) with a linear warmup over
 ``warmup_fraction * steps`` steps followed by cosine decay to 1% (``schedule="cosine"``) or a constant rate. The
 whole training loop is one ``jax.lax.fori_loop`` inside one jit (vmapped over runs); the Python side only
 steps it from one learning-curve point to the next (log-spaced steps, one compile for all).
+
+Devices. ``train_runs(mesh=...)`` (or a ``harness.distributed.use_mesh`` block) lays the runs axis out over a
+device mesh: runs split across devices bit for bit, and/or each batch split over a ``data`` axis (gradients
+averaged; equal within float tolerance); see ``harness.distributed``. No mesh (the default): one device.
+
+Checkpoints. ``train_runs(checkpoint=harness.checkpoints.TrainCheckpointer(dir, every))`` saves the training state
+every ``every`` steps and at the end and, when the folder already holds a checkpoint of the same call, continues
+from it (same final numbers bit for bit); see ``harness.checkpoints``.
 
 Divergence. When the loss or the gradient norm of a run is not finite, that run's parameters freeze at their
 last finite values, ``diverged_step`` records the step, and the other runs go on.
@@ -43,6 +53,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from mesabench.harness import checkpoints
+from mesabench.harness import distributed
 from mesabench.harness import references
 from mesabench.models import base as model_base
 from mesabench.models import costs
@@ -71,6 +83,13 @@ class TrainConfig:
     fresh_size: cap on the stream of fresh examples per run (pool_size None), 1..2**22.
     test_iterations: iterations of the test-time compute curve of iterative models (None: twice the training T).
     stratum_size: distinct instances per stratum split ("stratum:<name>"), outside the pool, 1..65536.
+    progressive_alpha: the recurrent-network recipe's weight of the progressive loss, in [0, 1] (iterative models
+      that support it, ``models.base.IterativeNetModel.recipe_loss``; 0 with no ``iterations_range``: the model's
+      own loss).
+    iterations_range: (lo, hi), 1 <= lo <= hi <= 1024: the iterations T of each training step drawn uniformly
+      from lo..hi (the recipe's random T); None: the model's configured T (hi = lo = T when only
+      ``progressive_alpha`` is set).
+    The two recipe fields appear in ``to_dict`` only when set, so configs without them keep their entry ids.
   """
   steps: int = 400
   batch_size: int = 64
@@ -84,8 +103,20 @@ class TrainConfig:
   fresh_size: int = 65536
   test_iterations: int | None = None
   stratum_size: int = 512
+  progressive_alpha: float = 0.0
+  iterations_range: tuple[int, int] | None = None
 
   def __post_init__(self):
+    a = self.progressive_alpha
+    if isinstance(a, bool) or not isinstance(a, (int, float)) or not np.isfinite(a) or not 0.0 <= a <= 1.0:
+      raise ValueError(f"progressive_alpha must be in [0, 1], got {a!r}")
+    if self.iterations_range is not None:
+      r = self.iterations_range
+      if not isinstance(r, (tuple, list)) or len(r) != 2:
+        raise ValueError(f"iterations_range must be None or (lo, hi) with 1 <= lo <= hi <= 1024, got {r!r}")
+      model_base.check_int("iterations_range[1]", r[1], 1, 1024)
+      model_base.check_int("iterations_range[0]", r[0], 1, r[1])
+      object.__setattr__(self, "iterations_range", (int(r[0]), int(r[1])))
     model_base.check_int("steps", self.steps, 0, MAX_STEPS)
     model_base.check_int("batch_size", self.batch_size, 1, 65536)
     model_base.check_int("eval_size", self.eval_size, 1, 65536)
@@ -103,7 +134,34 @@ class TrainConfig:
         raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}{')' if name == 'warmup_fraction' else ']'}, got {v!r}")
 
   def to_dict(self) -> dict[str, Any]:
-    return dataclasses.asdict(self)
+    out = dataclasses.asdict(self)
+    if not self.uses_recipe:
+      del out["progressive_alpha"], out["iterations_range"]
+    elif out["iterations_range"] is not None:
+      out["iterations_range"] = list(out["iterations_range"])
+    return out
+
+  @property
+  def uses_recipe(self) -> bool:
+    """Whether training uses the recurrent-network recipe (``progressive_alpha`` > 0 or an ``iterations_range``)."""
+    return self.progressive_alpha > 0 or self.iterations_range is not None
+
+  def recipe_range(self, model: model_base.Model) -> tuple[int, int]:
+    """(lo, hi) of the training iterations for ``model`` (its configured T when no range is set)."""
+    if self.iterations_range is not None:
+      return self.iterations_range
+    t = int(model.options.get("iterations", model.options.get("steps", 1)))
+    return t, t
+
+
+def check_recipe(model: model_base.Model, config: TrainConfig) -> None:
+  """ValueError unless ``model`` can be trained with ``config``'s recipe (iterative and ``supports_recipe``)."""
+  if config.uses_recipe and not (model.iterative and getattr(model, "supports_recipe", False)):
+    raise ValueError(f"progressive_alpha / iterations_range need an iterative model that supports the recipe "
+                     f"(models with detach_before: looped, looped_transformer, recurrent_conv), got {model.model_id!r}")
+  if config.uses_recipe:
+    lo, hi = config.recipe_range(model)
+    model_base.check_int("iterations_range[1]", hi, 1, model.max_iterations)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,13 +250,16 @@ def prepare_data(task: task_core.Task, runs: Sequence[Run], config: TrainConfig)
 _CACHE: dict[Any, Any] = {}
 
 
-def _runner(model: model_base.Model, config: TrainConfig, fresh: bool):
-  """jit(vmap(run steps [start, stop) of one run)), cached per (model, config, fresh)."""
-  key = ("runner", model, config, fresh)
+def _runner(model: model_base.Model, config: TrainConfig, fresh: bool, mesh=None):
+  """jit(vmap(run steps [start, stop) of one run)), cached per (model, config, fresh, mesh). On a mesh the runs
+  axis is split over "runs"; with a "data" axis of D > 1 devices each step's batch is split in D parts whose loss
+  and gradients are averaged (``lax.pmean`` in ``jax.shard_map``)."""
+  key = ("runner", model, config, fresh, mesh)
   if key in _CACHE:
     return _CACHE[key]
   tx = make_optimizer(config)
   bsz = config.batch_size
+  dsize = distributed.axis_size(mesh, distributed.DATA)
 
   def one(state, inputs, targets, count, key, start, stop):
     def body(t, carry):
@@ -207,9 +268,19 @@ def _runner(model: model_base.Model, config: TrainConfig, fresh: bool):
         idx = (t * bsz + jnp.arange(bsz, dtype=jnp.int32)) % count
       else:
         idx = jax.random.randint(jax.random.fold_in(key, t), (bsz,), 0, count, jnp.int32)  # same draws under x64
+      if dsize > 1:  # this device's part of the batch
+        idx = jax.lax.dynamic_slice_in_dim(idx, jax.lax.axis_index(distributed.DATA) * (bsz // dsize), bsz // dsize)
       x = inputs[idx]
       y = jax.tree_util.tree_map(lambda a: a[idx], targets)
-      loss, grads = jax.value_and_grad(model.loss)(params, x, y)
+      if config.uses_recipe:
+        lo, hi = config.recipe_range(model)
+        rkey = jax.random.fold_in(jax.random.fold_in(key, t), 1)
+        loss, grads = jax.value_and_grad(model.recipe_loss)(params, x, y, rkey, float(config.progressive_alpha),
+                                                           lo, hi)
+      else:
+        loss, grads = jax.value_and_grad(model.loss)(params, x, y)
+      if dsize > 1:  # the batch mean is the mean of the equal parts' means
+        loss, grads = jax.lax.pmean((loss, grads), distributed.DATA)
       updates, new_opt = tx.update(grads, opt_state, params)
       new_params = optax.apply_updates(params, updates)
       ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads)) & (div < 0)
@@ -218,7 +289,14 @@ def _runner(model: model_base.Model, config: TrainConfig, fresh: bool):
       return keep(new_params, params), keep(new_opt, opt_state), div, jnp.where(ok, loss, last)
     return jax.lax.fori_loop(start, stop, body, state)
 
-  fn = jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None, None)))
+  fn = jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None, None))
+  if mesh is None:
+    fn = jax.jit(fn)
+  else:
+    spec, rep = jax.sharding.PartitionSpec(distributed.RUNS), jax.sharding.PartitionSpec()
+    fn = jax.shard_map(fn, mesh=mesh, in_specs=(spec,) * 5 + (rep, rep), out_specs=spec)
+    runs_s, rep_s = distributed.runs_sharding(mesh), distributed.replicated(mesh)
+    fn = jax.jit(fn, in_shardings=(runs_s,) * 5 + (rep_s, rep_s), out_shardings=runs_s)
   _CACHE[key] = (fn, tx)
   return fn, tx
 
@@ -253,13 +331,21 @@ class Trained:
 
 
 def train_runs(task: task_core.Task, model: model_base.Model, runs: Sequence[Run], config: TrainConfig,
-               data: Data | None = None, splits: dict[str, list[task_core.Batch]] | None = None) -> Trained:
+               data: Data | None = None, splits: dict[str, list[task_core.Batch]] | None = None, *,
+               mesh: Any = None, checkpoint: checkpoints.TrainCheckpointer | None = None,
+               on_checkpoint: Any = None) -> Trained:
   """Trains (or fits, for baselines) every run in one vmapped jit; see the module docstring for data and keys.
 
   ``splits`` (from ``eval_splits``) adds pool and held-out task loss to the learning curve at each curve step.
+  mesh: a ``harness.distributed.make_mesh`` mesh (None: ``distributed.current_mesh()``, None outside a
+    ``use_mesh`` block: one device). The runs are padded to ``distributed.padded_runs`` and the copies dropped.
+  checkpoint: save the training state at its boundaries and resume from its latest checkpoint (fingerprint of
+    task, model, runs and config checked); ``on_checkpoint(step)`` is called after each save.
+  Returned params live on the default device.
   """
   if not runs:
     raise ValueError("runs must hold at least one Run")
+  check_recipe(model, config)
   data = data or prepare_data(task, runs, config)
   timing = {"compile_s": 0.0, "train_s": 0.0}
   t0 = time.perf_counter()
@@ -271,33 +357,65 @@ def train_runs(task: task_core.Task, model: model_base.Model, runs: Sequence[Run
     jax.block_until_ready(params)
     timing["train_s"] = time.perf_counter() - t0
     return Trained(params, div, curve, timing)
-  fn, tx = _runner(model, config, data.fresh)
+  mesh = distributed.current_mesh() if mesh is None else mesh
+  dsize = distributed.axis_size(mesh, distributed.DATA)
+  if config.batch_size % dsize:
+    raise ValueError(f"batch_size must be divisible by the mesh's data axis ({dsize} devices), got "
+                     f"{config.batch_size}")
+  fn, tx = _runner(model, config, data.fresh, mesh)
   opt_state = jax.jit(jax.vmap(tx.init))(params)
   state = (params, opt_state, jnp.full((r,), -1, jnp.int32), jnp.zeros((r,), jnp.float32))
   keys = jnp.stack([_keys(run.seed)["train"] for run in runs])
   args = (data.inputs, data.targets, data.count, keys)
+  start, stamp = 0, None
+  if checkpoint is not None:
+    stamp = checkpoints.fingerprint("train_runs", task.task_id, task.params(), model.config_dict(), repr(model),
+                                    [(run.seed, run.pool_size) for run in runs], config.to_dict())
+    got = checkpoint.restore({"train": state, "rng": jax.random.key_data(keys)}, stamp)
+    if got is not None:
+      start, saved, meta = got
+      if not np.array_equal(saved["rng"], np.asarray(jax.random.key_data(keys))):
+        raise ValueError(f"checkpoint: {checkpoint.directory!r} was saved with other minibatch keys")
+      state = jax.tree_util.tree_map(jnp.asarray, saved["train"])
+      curve = meta["curve"]
+  rp = r if mesh is None else distributed.padded_runs(r, distributed.axis_size(mesh, distributed.RUNS))
+  if mesh is not None:  # pad with copies of the last run, split over the runs axis
+    state = distributed.put_runs(distributed.pad_leading(state, rp), mesh)
+    args = distributed.put_runs(distributed.pad_leading(args, rp), mesh)
+  unpad = (lambda tree: tree) if rp == r else (lambda tree: jax.tree_util.tree_map(lambda a: a[:r], tree))
   jax.block_until_ready(state)
   t1 = time.perf_counter()
   with jax.enable_x64(False):  # traced in 32 bits: under x64 optax computes its rate and bias corrections in
     compiled = fn.lower(state, *args, jnp.int32(0), jnp.int32(1)).compile()  # float64 (ulp-level drift)
   timing["compile_s"] = time.perf_counter() - t1
-  eval_s, start, t2 = 0.0, 0, time.perf_counter()
-  for stop in curve_steps(config.steps, config.curve_points):
+  eval_s, t2 = 0.0, time.perf_counter()
+  points = curve_steps(config.steps, config.curve_points)
+  due = set(checkpoint.boundaries(config.steps)) if checkpoint is not None else set()
+  for stop in sorted(set(points) | due):
+    if stop <= start:  # done before the checkpoint we resumed from
+      continue
     state = compiled(state, *args, jnp.int32(start), jnp.int32(stop))
     jax.block_until_ready(state)
     start = stop
-    curve["step"].append(stop)
-    curve["train_loss"].append(np.asarray(state[3]).tolist())
-    if splits is not None:
-      t3 = time.perf_counter()
-      for name in ("pool", "heldout"):
-        counts = splits["pool_count"] if name == "pool" else None
-        losses = _split_metrics(task, model, state[0], splits[name], counts)
-        curve[name + "_loss"].append([None if m is None else m["loss"] for m in losses])
-      eval_s += time.perf_counter() - t3
+    if stop in points:
+      curve["step"].append(stop)
+      curve["train_loss"].append(np.asarray(state[3])[:r].tolist())
+      if splits is not None:
+        t3 = time.perf_counter()
+        for name in ("pool", "heldout"):
+          counts = splits["pool_count"] if name == "pool" else None
+          losses = _split_metrics(task, model, unpad(state[0]), splits[name], counts)
+          curve[name + "_loss"].append([None if m is None else m["loss"] for m in losses])
+        eval_s += time.perf_counter() - t3
+    if stop in due:
+      checkpoint.save(stop, {"train": jax.tree_util.tree_map(np.asarray, unpad(state)),
+                             "rng": jax.random.key_data(keys)}, {"fingerprint": stamp, "step": stop, "curve": curve})
+      if on_checkpoint is not None:
+        on_checkpoint(stop)
   timing["train_s"] = (t1 - t0) + (time.perf_counter() - t2) - eval_s
   timing["curve_eval_s"] = eval_s
-  return Trained(state[0], np.asarray(state[2]).astype(np.int64), curve, timing)
+  params = state[0] if mesh is None else jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)), unpad(state[0]))
+  return Trained(params, np.asarray(state[2])[:r].astype(np.int64), curve, timing)
 
 
 # ------------------------------------------------------------------------------------------------- evaluation
@@ -537,11 +655,13 @@ class RunResult:
 
 def run_experiment(task: task_core.Task, model: model_base.Model, runs: Sequence[Run], config: TrainConfig, *,
                    keep_params: bool = False, keep_per_example: bool = False,
-                   with_references: bool = False) -> list[RunResult]:
+                   with_references: bool = False, mesh: Any = None,
+                   checkpoint: checkpoints.TrainCheckpointer | None = None) -> list[RunResult]:
   """Trains and evaluates every run (one vmapped jit); returns one ``RunResult`` per run, in order.
 
   with_references: also score the task's search family and heuristics on each run's held-out and stratum splits
   (``harness.references``; cached per task, runs and config, so the models of one suite share them).
+  mesh, checkpoint: passed to ``train_runs`` (devices; mid-training checkpoints and resume).
   """
   runs = list(runs)
   t0 = time.perf_counter()
@@ -558,7 +678,7 @@ def run_experiment(task: task_core.Task, model: model_base.Model, runs: Sequence
     del splits["larger"]
     splits["not_applicable"]["larger"] = NOT_ANSWERABLE
   data_s = time.perf_counter() - t0
-  trained = train_runs(task, model, runs, config, data=data, splits=splits)
+  trained = train_runs(task, model, runs, config, data=data, splits=splits, mesh=mesh, checkpoint=checkpoint)
   t1 = time.perf_counter()
   evals = evaluate_runs(task, model, trained.params, splits, config.test_iterations,
                         keep_per_example=keep_per_example)

@@ -17,6 +17,9 @@ Heads (what a network's last layer means; ``HEAD_KINDS``, one ``Head`` per ``Spe
     loss cross-entropy of k. ``head="bits"``: one logit per bit of k (spec.output_bits, LSB first); prediction the
     thresholded bits read as an integer (may exceed the legal range, which the task scores as the worst answer);
     loss binary cross-entropy of ``targets["k_bits"]``.
+  * "cells" outputs (Maze): one logit per grid cell, H = prod(spec.input_shape[:-1]) (S * S); prediction the
+    thresholded logits (logit > 0) as int32 [..., S, S] with S = isqrt(H), so a convolutional model run on a larger
+    grid predicts that grid; loss the mean binary cross-entropy over cells of ``targets["path"]`` (flattened).
 Iterative models (``looped``, ``memory``) return head outputs for every iteration, [T, B, H]; their ``predict``
 returns the last iteration's answer and ``predict_iterations`` all of them, [T, B].
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any, Callable, Mapping
 
 import flax.linen as nn
@@ -100,10 +104,30 @@ def _integer_predict(spec, head, bins, out):
   return jnp.sum(bits << jnp.arange(out.shape[-1], dtype=jnp.int32), axis=-1, dtype=jnp.int32)  # also x64
 
 
+def _cells_size(spec, head, bins):
+  del head, bins
+  return int(np.prod(spec.input_shape[:-1]))
+
+
+def _cells_loss(spec, head, bins, out, targets):
+  del spec, head, bins
+  labels = targets["path"].reshape(out.shape[0], -1).astype(jnp.float32)
+  return jnp.mean(optax.sigmoid_binary_cross_entropy(out, labels), axis=-1)
+
+
+def _cells_predict(spec, head, bins, out):
+  del spec, head, bins
+  side = math.isqrt(out.shape[-1])
+  if side * side != out.shape[-1]:
+    raise ValueError(f"cells head outputs must number a square of cells, got {out.shape[-1]}")
+  return (out > 0).astype(jnp.int32).reshape(out.shape[:-1] + (side, side))
+
+
 HEAD_KINDS: dict[str, Head] = {
     "interval": Head(size=lambda spec, head, bins: 2 * bins, loss=_interval_loss, predict=_interval_predict),
     "integer": Head(size=lambda spec, head, bins: int(spec.num_classes) if head == "classes"
                     else int(spec.output_bits), loss=_integer_loss, predict=_integer_predict),
+    "cells": Head(size=_cells_size, loss=_cells_loss, predict=_cells_predict),
 }
 """The heads by ``Spec.output_kind``: a task with a new output kind registers its head here."""
 
@@ -247,6 +271,47 @@ class IterativeNetModel(NetModel):
 
   iterative = True
   max_iterations = 1
+  supports_recipe = False
+  """True when the linen module follows the iterative-module interface of ``models.looped`` (``detach_before``,
+  ``return_states``), so ``recipe_loss`` (progressive loss, random T) can train it."""
+
+  def recipe_loss(self, params, inputs, targets, key, alpha: float, lo: int, hi: int):
+    """The training loss of the recurrent-network recipe (Bansal et al. 2022), a float32 scalar.
+
+    Per call: T ~ U{lo..hi} (the iterations of this step); the *full* loss is the head loss after T iterations;
+    n ~ U{0..T-1} and k ~ U{1..T-n}; the *progressive* loss is the head loss after n + k iterations with the state
+    after n iterations detached (no gradient reaches the parameters through iterations 1..n). The loss is
+    (1 - alpha) * full + alpha * progressive; alpha in [0, 1], 1 <= lo <= hi <= ``max_iterations`` (static).
+    """
+    if not self.supports_recipe:
+      raise ValueError(f"model {self.model_id!r} does not support the training recipe (progressive_alpha, "
+                       "iterations_range): its module has no detach_before")
+    if not 0.0 <= alpha <= 1.0:
+      raise ValueError(f"progressive_alpha must be in [0, 1], got {alpha!r}")
+    check_int("iterations_range[1]", hi, 1, self.max_iterations)
+    check_int("iterations_range[0]", lo, 1, hi)
+    k_t, k_n, k_k = jax.random.split(key, 3)
+    t = jax.random.randint(k_t, (), lo, hi + 1, jnp.int32)
+    n = jax.random.randint(k_n, (), 0, t, jnp.int32)
+    k = jax.random.randint(k_k, (), 1, t - n + 1, jnp.int32)
+
+    def loss_at(out, index):  # mean head loss of the outputs after iteration index + 1
+      o = jax.lax.dynamic_index_in_dim(out, index, axis=0, keepdims=False)
+      return jnp.mean(head_loss(self.spec, self.head, self.bins, o, targets))
+
+    total = jnp.float32(0.0)
+    if alpha < 1.0:
+      total = total + (1.0 - alpha) * loss_at(self.outputs(params, inputs, iterations=hi), t - 1)
+    if alpha > 0.0:
+      out = self.outputs(params, inputs, iterations=hi, detach_before=n)
+      total = total + alpha * loss_at(out, n + k - 1)
+    return total
+
+  def states(self, params, inputs, iterations: int | None = None):
+    """Hidden states after every iteration, [T, B, ...] (for probes); needs ``supports_recipe``."""
+    if not self.supports_recipe:
+      raise ValueError(f"model {self.model_id!r} does not expose its states (no return_states)")
+    return self.outputs(params, inputs, iterations=iterations, return_states=True)[1]
 
   def predict_iterations(self, params, inputs, iterations: int | None = None):
     """Predictions after every iteration, [T, B] (T = ``iterations`` in [1, max_iterations], default the
