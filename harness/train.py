@@ -90,6 +90,8 @@ class TrainConfig:
       from lo..hi (the recipe's random T); None: the model's configured T (hi = lo = T when only
       ``progressive_alpha`` is set).
     The two recipe fields appear in ``to_dict`` only when set, so configs without them keep their entry ids.
+    (Issue 13's study engine, which trains a recipe model beside its control and the ground truth and measures the
+    compute curves and classify verdicts, is ``harness/searchers.py``: ``Part`` / ``run_part``.)
   """
   steps: int = 400
   batch_size: int = 64
@@ -155,7 +157,10 @@ class TrainConfig:
 
 
 def check_recipe(model: model_base.Model, config: TrainConfig) -> None:
-  """ValueError unless ``model`` can be trained with ``config``'s recipe (iterative and ``supports_recipe``)."""
+  """ValueError unless ``model`` can be trained with ``config``'s recipe (iterative and ``supports_recipe``);
+  baselines (not trainable) ignore it."""
+  if not model.trainable:  # baselines are fitted, not trained: the recipe does not apply to them
+    return
   if config.uses_recipe and not (model.iterative and getattr(model, "supports_recipe", False)):
     raise ValueError(f"progressive_alpha / iterations_range need an iterative model that supports the recipe "
                      f"(models with detach_before: looped, looped_transformer, recurrent_conv), got {model.model_id!r}")

@@ -1,0 +1,222 @@
+"""Trained searchers (issue 13): train an iterative model with the recurrent-network recipe next to the same model
+trained without it (the control) and the task's three kinds of ground truth, then ask whether its loss keeps
+falling with test-time iterations beyond its training T, and what ``detect.classify`` calls it.
+
+One *part* is one task and one iterative model (``Part``); ``run_part`` trains and measures it:
+
+    part = PARTS["polymax"]                      # PolyMax-v0, looped, progressive loss + random T
+    result = run_part(part, seeds=(0, 1, 2))
+    result.curves["looped+recipe"]["larger"].falls   # the loss on larger instances falls beyond training T
+    result.verdicts["looped+recipe"]               # classify's combined verdict per seed
+
+What a part measures, per model (the recipe model, its control, the ground truth):
+  * a leaderboard entry (``harness.leaderboard.make_entry``; the train config in the entry says which recipe);
+  * for iterative models, ``harness.test_time.ComputeCurve`` on every evaluation split the harness builds
+    (held-out, each stratum, and the larger split when the model can answer it) at ``test_time.ladder(T)``:
+    1 .. 8x the training T, with a CI over seeds and instances and the slope beyond T;
+  * ``detect.classify`` per seed on inputs outside the seed's pool, probing the same ladder (a test-time compute
+    knob beyond training T) for iterative models, and the model's own knob (none) for the rest.
+The Maze part and the probes of what the model computes inside are added by the study binary
+(``benchmarks/searchers.py``) through the same ``Part`` / ``run_part``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import numpy as np
+import tqdm
+
+from mesabench import models as zoo
+from mesabench import tasks as task_registry
+from mesabench.harness import detect
+from mesabench.harness import leaderboard
+from mesabench.harness import provenance
+from mesabench.harness import test_time
+from mesabench.harness import train
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+  """One task x iterative model of the study.
+
+  Attributes:
+    name: the part's name ("polymax", "modsearch", "maze").
+    task: {"id", "params"} of the task.
+    model: {"id", "config"} of the iterative model (its ``iterations`` is the training T, or the top of the
+      recipe's ``iterations_range``).
+    recipe: TrainConfig fields of the recipe run (``progressive_alpha``, ``iterations_range`` and the rest).
+    control: TrainConfig fields of the control run (the same model without the recipe); None: no control.
+    ground_truth: {"id", "config"} of baselines fitted on the same pools (memorizer, heuristic, searcher).
+    pool_size: distinct training instances per seed, or None (fresh samples).
+    factor: the test-time ladder reaches factor x the training T.
+    num_examples: instances per seed for ``classify``.
+    note: what the part tests, for the report.
+  """
+  name: str
+  task: Mapping[str, Any]
+  model: Mapping[str, Any]
+  recipe: Mapping[str, Any]
+  control: Mapping[str, Any] | None
+  ground_truth: tuple[Mapping[str, Any], ...]
+  pool_size: int | None = None
+  factor: int = 8
+  num_examples: int = 512
+  note: str = ""
+
+  def train_config(self, which: str) -> train.TrainConfig:
+    fields = dict(self.recipe if which == "recipe" else self.control or {})
+    if "iterations_range" in fields and fields["iterations_range"] is not None:
+      fields["iterations_range"] = tuple(fields["iterations_range"])
+    return train.TrainConfig(**fields)
+
+  def training_t(self) -> int:
+    """The training T of the recipe run (the top of its iterations_range, else the model's iterations)."""
+    rng = self.recipe.get("iterations_range")
+    return int(rng[1]) if rng else int(self.model["config"].get("iterations", 8))
+
+
+_GROUND_TRUTH = ({"id": "lookup", "config": {}}, {"id": "heuristic", "config": {}}, {"id": "search", "config": {}})
+
+PARTS: dict[str, Part] = {
+    "polymax": Part(
+        name="polymax", task={"id": "PolyMax-v0", "params": {"degree": 4}},
+        model={"id": "looped", "config": {"width": 128, "iterations": 8}},
+        recipe={"steps": 2000, "batch_size": 64, "learning_rate": 3e-3, "eval_size": 512, "stratum_size": 512,
+                "curve_points": 4, "progressive_alpha": 0.5, "iterations_range": [4, 8], "test_iterations": 64},
+        control={"steps": 2000, "batch_size": 64, "learning_rate": 3e-3, "eval_size": 512, "stratum_size": 512,
+                 "curve_points": 4, "test_iterations": 64},
+        ground_truth=_GROUND_TRUTH, pool_size=None,
+        note="looped on PolyMax degree 4 (the hard stratum: interior maximum, an 8-point grid misses it), fresh "
+             "samples; recipe: progressive loss alpha 0.5, T ~ U{4..8}; control: the harness's all-iterations loss "
+             "at T = 8"),
+    "modsearch": Part(
+        name="modsearch", task={"id": "ModSearch-v0", "params": {"bits": 16, "width": 20}},
+        model={"id": "looped_transformer", "config": {"width": 48, "heads": 4, "iterations": 8, "head": "bits"}},
+        recipe={"steps": 1500, "batch_size": 64, "learning_rate": 1e-3, "eval_size": 256, "stratum_size": 256,
+                "curve_points": 4, "progressive_alpha": 0.5, "iterations_range": [4, 8], "test_iterations": 64},
+        control=None, ground_truth=_GROUND_TRUTH, pool_size=None,
+        note="a weight-tied transformer over the bits of n (shared across positions, so it answers the larger "
+             "split) on ModSearch bits 16, where the answer table (667,880 bits) is far beyond what the model can "
+             "hold; recipe as for PolyMax"),
+}
+"""The PolyMax and ModSearch parts (issue 13, section 3). The Maze part is defined by the study binary."""
+
+
+@dataclasses.dataclass
+class ModelResult:
+  """One model of a part: its label ("looped+recipe", "looped control", "lookup", ...), its leaderboard entry,
+  its compute curves per split (iterative models), and ``classify`` per seed."""
+  label: str
+  entry: dict[str, Any]
+  curves: dict[str, test_time.ComputeCurve]
+  classifications: list[detect.Classification]
+  params: Any = None
+
+  @property
+  def verdicts(self) -> list[str]:
+    return [c.verdict for c in self.classifications]
+
+  def to_json(self) -> dict[str, Any]:
+    return {"label": self.label, "entry_id": self.entry["id"],
+            "curves": {k: c.to_json() for k, c in self.curves.items()},
+            "verdicts": self.verdicts, "classify": [c.to_json() for c in self.classifications]}
+
+
+@dataclasses.dataclass
+class PartResult:
+  """``run_part``'s result: the part and one ``ModelResult`` per model, in order (recipe, control, ground truth)."""
+  part: Part
+  seeds: tuple[int, ...]
+  models: list[ModelResult]
+  seconds: float
+
+  def model(self, label: str) -> ModelResult:
+    return next(m for m in self.models if m.label == label)
+
+  def to_json(self) -> dict[str, Any]:
+    return {"part": dataclasses.asdict(self.part), "seeds": list(self.seeds), "seconds": self.seconds,
+            "training_t": self.part.training_t(), "ladder": list(test_time.ladder(self.part.training_t(),
+                                                                                   self.part.factor)),
+            "models": [m.to_json() for m in self.models]}
+
+
+def _curve_splits(task, splits) -> dict[str, list]:
+  out = {"heldout": splits["heldout"]}
+  for s in task.strata:
+    if "stratum:" + s in splits:
+      out["stratum:" + s] = splits["stratum:" + s]
+  if "larger" in splits:
+    out["larger"] = splits["larger"]
+  return {k: v for k, v in out.items() if all(b is not None for b in v)}
+
+
+def _larger_task(task):
+  return task.larger()
+
+
+def run_model(part: Part, task, model, config: train.TrainConfig, label: str, seeds: Sequence[int],
+              command: str, *, classify_seed: int = 0, keep_params: bool = False) -> ModelResult:
+  """Trains (or fits) ``model`` on ``part``'s pools for every seed (one vmapped jit), builds its entry, its
+  compute curves and its per-seed ``classify`` verdicts."""
+  runs = [train.Run(int(s), part.pool_size) for s in seeds]
+  results = train.run_experiment(task, model, runs, config, keep_params=True)
+  task_desc = {"id": task.task_id, "params": task.params}
+  model_desc = {"id": model.model_id, "config": model.config_dict()}
+  entry = leaderboard.make_entry(task_desc, model_desc, config.to_dict(), part.pool_size, list(seeds), results,
+                                 command, success_metric=task.success_metric,
+                                 metric_directions=dict(task.metric_directions))
+  data = train.prepare_data(task, runs, config)
+  splits = train.eval_splits(task, runs, data, config, model)
+  stacked = jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *[r.params for r in results])
+  curves: dict[str, test_time.ComputeCurve] = {}
+  ladder = None
+  if model.iterative:
+    t = part.training_t()
+    ladder = test_time.ladder(t, part.factor)
+    for name, batches in _curve_splits(task, splits).items():
+      split_task = _larger_task(task) if name == "larger" else task
+      n = min(b.size for b in batches)
+      batches = [b.take(np.arange(n)) for b in batches]
+      curves[name] = test_time.compute_curve(split_task, model, stacked, batches, ladder, t, name,
+                                             success_metric=task.success_metric, seed=classify_seed)
+  classifications = []
+  for i, r in enumerate(results):
+    pool = None if data.fresh else data.pools[i]
+    if data.fresh:  # held-out instances avoid the seed's stream, as the harness's held-out split does
+      pool = data.pools[i]
+    classifications.append(detect.classify(
+        task, detect.entry_predict(model, r.params), seed=classify_seed + i, pool=pool,
+        num_examples=part.num_examples, iterations=ladder, larger=zoo.base.answers_larger(model, task)))
+  entry["detect"] = {**classifications[0].to_json(), "evaluated_seed": int(seeds[0]), "params_source": "trained",
+                     "num_examples": part.num_examples, "detect_seed": classify_seed}
+  return ModelResult(label, entry, curves, classifications, stacked if keep_params else None)
+
+
+def run_part(part: Part, seeds: Sequence[int] = (0, 1, 2), *, command: str | None = None,
+             log: Callable[[str], None] | None = None, keep_params: bool = False) -> PartResult:
+  """Trains and measures every model of ``part`` (module docstring); deterministic given the seeds."""
+  log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+  command = command or provenance.command_line("mesabench.benchmarks.searchers")
+  t0 = time.perf_counter()
+  task = task_registry.make(part.task["id"], **part.task["params"])
+  model = zoo.make(part.model["id"], task.spec, **part.model["config"])
+  jobs: list[tuple[str, Any, train.TrainConfig]] = [(f"{model.model_id}+recipe", model, part.train_config("recipe"))]
+  if part.control is not None:
+    jobs.append((f"{model.model_id} control", model, part.train_config("control")))
+  base_cfg = train.TrainConfig(**{k: v for k, v in part.recipe.items()
+                                  if k not in ("progressive_alpha", "iterations_range")})
+  for gt in part.ground_truth:
+    jobs.append((gt["id"], zoo.make(gt["id"], task.spec, **gt["config"]), base_cfg))
+  out = []
+  for label, m, cfg in tqdm.tqdm(jobs, desc=f"searchers:{part.name}", unit="model", file=sys.stderr):
+    t1 = time.perf_counter()
+    res = run_model(part, task, m, cfg, label, seeds, command, keep_params=keep_params)
+    out.append(res)
+    held = res.entry["results"]["splits"].get("heldout", {}).get("loss", {}).get("mean")
+    log(f"  {part.name} {label}: held-out loss {held:.4g}, verdicts {res.verdicts} "
+        f"({time.perf_counter() - t1:.0f}s)")
+  return PartResult(part, tuple(int(s) for s in seeds), out, time.perf_counter() - t0)
