@@ -164,7 +164,7 @@ def run_model(part: Part, task, model, config: train.TrainConfig, label: str, se
   compute curves and its per-seed ``classify`` verdicts."""
   runs = [train.Run(int(s), part.pool_size) for s in seeds]
   results = train.run_experiment(task, model, runs, config, keep_params=True)
-  task_desc = {"id": task.task_id, "params": task.params}
+  task_desc = {"id": task.task_id, "params": task.params()}
   model_desc = {"id": model.model_id, "config": model.config_dict()}
   entry = leaderboard.make_entry(task_desc, model_desc, config.to_dict(), part.pool_size, list(seeds), results,
                                  command, success_metric=task.success_metric,
