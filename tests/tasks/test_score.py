@@ -53,17 +53,19 @@ def integer_tasks():
 
 @pytest.mark.parametrize("task_id", integer_tasks())
 def test_one_rule_for_every_integer_answer_task(task_id):
+  """Answers of any shape: one integer per example, or a map of them (Maze-v0: [S, S]), where every entry is judged
+  by the rule."""
   task = tasks.make(task_id)
   batch = task.sample(jax.random.key(0), 6)
   k = np.asarray(batch.targets[task.answer_key]).astype(np.int64)
-  worst = {m: np.asarray(v) for m, v in task.score(batch, np.full(6, -1)).items()}
+  worst = {m: np.asarray(v) for m, v in task.score(batch, np.full(k.shape, -1)).items()}
   right = {m: np.asarray(v) for m, v in task.score(batch, k).items()}
   assert np.all(right[task.success_metric] == 1.0) and np.all(worst[task.success_metric] == 0.0)
   # integer-valued floats are answers
   for m, v in task.score(batch, k.astype(np.float64)).items():
     np.testing.assert_array_equal(np.asarray(v), right[m])
   # NaN, inf, 0.5 off, 2**32 off (wraps to k in int32) all score as the illegal -1
-  for bad in (np.full(6, np.nan), np.full(6, np.inf), k + 0.5, k + 0.7, k + 2**32, k - 2**32):
+  for bad in (np.full(k.shape, np.nan), np.full(k.shape, np.inf), k + 0.5, k + 0.7, k + 2**32, k - 2**32):
     for m, v in task.score(batch, bad).items():
       np.testing.assert_array_equal(np.asarray(v), worst[m], err_msg=f"{m} of {bad[:2]}")
 

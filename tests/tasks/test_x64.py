@@ -72,7 +72,7 @@ def test_polymax_kernel_paths(impl):
 
 
 TASKS = [("ModSearch-v0", {"bits": 10}), ("PolyMax-v0", {"degree": 4}),
-         ("PolyMax-v0", {"degree": 3, "encoding": "binary"})]
+         ("PolyMax-v0", {"degree": 3, "encoding": "binary"}), ("Maze-v0", {"size": 5})]
 
 
 @pytest.mark.parametrize("task_id,params", TASKS)
