@@ -95,13 +95,16 @@ PARTS: dict[str, Part] = {
              "at T = 8"),
     "modsearch": Part(
         name="modsearch", task={"id": "ModSearch-v0", "params": {"bits": 16, "width": 20}},
-        model={"id": "looped_transformer", "config": {"width": 48, "heads": 4, "iterations": 8, "head": "bits"}},
-        recipe={"steps": 1500, "batch_size": 64, "learning_rate": 1e-3, "eval_size": 256, "stratum_size": 256,
+        model={"id": "looped_transformer", "config": {"width": 32, "heads": 4, "iterations": 8, "head": "bits"}},
+        recipe={"steps": 600, "batch_size": 64, "learning_rate": 1e-3, "eval_size": 256, "stratum_size": 256,
                 "curve_points": 4, "progressive_alpha": 0.5, "iterations_range": [4, 8], "test_iterations": 64},
-        control=None, ground_truth=_GROUND_TRUTH, pool_size=None,
+        control=None, ground_truth=_GROUND_TRUTH, pool_size=16384, num_examples=256,
         note="a weight-tied transformer over the bits of n (shared across positions, so it answers the larger "
              "split) on ModSearch bits 16, where the answer table (667,880 bits) is far beyond what the model can "
-             "hold; recipe as for PolyMax"),
+             "hold (about 20k parameters); a pool of 16,384 of the 65,535 instances, so a held-out split exists; "
+             "recipe as for PolyMax. A 1-seed pilot (width 48, 1,500 steps, fresh samples, which at bits 16 cover "
+             "the whole space) reached regret 0.55 on its training instances and 0.61 at best on the larger split "
+             "(t = 4..8), rising to 0.72 at t = 64"),
 }
 """The PolyMax and ModSearch parts (issue 13, section 3). The Maze part is defined by the study binary."""
 
