@@ -44,8 +44,9 @@ Capacity view (per pool size, across model sizes): the parameter count at which 
 smallest size whose seed-mean gap exceeds gap_tolerance * ref(N)), and bits memorized per parameter:
 bits(N) = N * max(0, success_seen - success_unseen) * task.answer_bits() / params (each pool answer a model gets
 right beyond what it gets right unseen counts as a stored answer). Beside it, the full answer table's bits
-(``task.table_bits()``) against params * 4 bits per parameter: where the table is far larger, memorizing
-everything is impossible.
+(``task.table_bits()``) against params * the bits a parameter can store, as measured for zoo MLPs on random labels
+(``credited_bits_per_param``: the committed ``harness.reproduce.capacity`` result, ~2.5; 4 was assumed before):
+where the table is far larger, memorizing everything is impossible.
 
 ``python -m mesabench.benchmarks.transitions`` runs a phase diagram (presets ``PRESETS``); plots are
 ``mesabench.harness.plots``.
@@ -76,7 +77,20 @@ HEURISTIC_ID = "heuristic"
 """The zoo's non-search heuristic model (config {"rule": r}, r in ``task.heuristic_rules()``)."""
 SEARCH_ID = "search"
 BITS_PER_PARAM = 4.0
-"""The storage a parameter is credited with when comparing an answer table with a model (issue 11, section 3)."""
+"""The storage a parameter was credited with before it was measured (issue 11, section 3): the fallback of
+``credited_bits_per_param`` when no capacity result is committed."""
+
+
+def credited_bits_per_param() -> tuple[float, str]:
+  """(bits, source): the storage a parameter is credited with when comparing an answer table with a model: the
+  measured capacity of zoo MLPs (``harness.reproduce.capacity.bits_per_param``, results/repro_capacity.json), or
+  BITS_PER_PARAM when that result is missing."""
+  from mesabench.harness.reproduce import capacity as capacity_study  # lazy: the study pulls in its models
+  try:
+    return capacity_study.bits_per_param(), "measured: results/repro_capacity.json (harness.reproduce.capacity)"
+  except ValueError:
+    return BITS_PER_PARAM, "assumed (no committed capacity result)"
+
 
 PRESETS: dict[str, dict[str, Any]] = {
     "modsearch": {"task": "ModSearch-v0", "task_params": {"bits": 16}, "widths": [4, 16, 32],
@@ -635,7 +649,8 @@ class Capacity:
     gap_opens_at_params: {N: the smallest params whose gap exceeds the tolerance, or None}.
     bits_per_param: [size][N]; max_bits_per_param and argmax_pool_size: per size.
     answer_bits: ``task.answer_bits()``; table_bits: ``task.table_bits()`` (the full answer table);
-    params_bits: params * BITS_PER_PARAM per size.
+    params_bits: params * credited_bits_per_param per size (``credited_bits_per_param()``: the measured capacity of
+      zoo MLPs, with its source in credited_source).
   """
   gap_opens_at_params: dict[int, int | None]
   bits_per_param: list[list[float]]
@@ -644,6 +659,8 @@ class Capacity:
   answer_bits: float
   table_bits: float | None = None
   params_bits: list[float] | None = None
+  credited_bits_per_param: float | None = None
+  credited_source: str = ""
 
   def to_json(self) -> dict[str, Any]:
     out = dataclasses.asdict(self)
@@ -654,7 +671,8 @@ class Capacity:
 def capacity(sweeps: Sequence[Sweep], memorizers: Sequence[Sweep], answer_bits: float,
              criterion: Criterion = Criterion(), *, table_bits: float | None = None) -> Capacity:
   """The capacity view of model sizes ``sweeps`` (same pool sizes, params >= 1) against the stronger memorizer;
-  ``table_bits``: the task's full answer table (``task.table_bits()``), reported beside params * BITS_PER_PARAM."""
+  ``table_bits``: the task's full answer table (``task.table_bits()``), reported beside params times the credited
+  bits per parameter (``credited_bits_per_param``)."""
   if not sweeps:
     raise ValueError("sweeps must hold at least one Sweep")
   if not answer_bits > 0:
@@ -674,9 +692,10 @@ def capacity(sweeps: Sequence[Sweep], memorizers: Sequence[Sweep], answer_bits: 
     excess = np.clip(np.nan_to_num(s.seen_success.mean(1) - s.unseen_success.mean(1)), 0.0, 1.0)
     bits.append((sizes * excess * answer_bits / s.params).tolist())
   best = [int(np.argmax(b)) for b in bits]
+  credit, source = credited_bits_per_param()
   return Capacity(opens, bits, [b[i] for b, i in zip(bits, best)], [int(sizes[i]) for i in best],
                   float(answer_bits), None if table_bits is None else float(table_bits),
-                  [float(s.params) * BITS_PER_PARAM for s in sweeps])
+                  [float(s.params) * credit for s in sweeps], credit, source)
 
 
 # --------------------------------------------------------------------------------------------- harness adapter

@@ -1,6 +1,7 @@
 """Both transitions on synthetic families whose N*_gen and N*_search are known by construction, and the harness
 adapters on the zoo's lookup and search baselines (stub detector: these tests do not depend on harness.detect)."""
 import math
+import os
 
 import jax
 import numpy as np
@@ -233,7 +234,19 @@ def test_capacity_view_on_synthetic_sizes():
   assert cap.bits_per_param[0][0] == pytest.approx(16 * 0.45 * 6 / 100)
   assert cap.argmax_pool_size[1] == 256
   assert cap.max_bits_per_param[1] == pytest.approx(256 * 0.95 * 6 / 10000)
-  assert cap.table_bits == 6000.0 and cap.params_bits == [400.0, 40000.0]
+  credit, source = tr.credited_bits_per_param()
+  assert cap.credited_bits_per_param == credit and cap.credited_source == source
+  assert cap.table_bits == 6000.0 and cap.params_bits == pytest.approx([100 * credit, 10000 * credit])
+
+
+def test_credited_bits_per_param_is_the_measured_capacity(monkeypatch, tmp_path):
+  from mesabench.harness.reproduce import capacity as capacity_study
+  if os.path.exists(capacity_study.RESULT_PATH):  # the committed result: its seed-mean slope, not the old 4.0
+    credit, source = tr.credited_bits_per_param()
+    assert credit == capacity_study.bits_per_param() and source.startswith("measured")
+    assert 0.5 < credit < 10 and credit != tr.BITS_PER_PARAM
+  monkeypatch.setattr(capacity_study, "RESULT_PATH", str(tmp_path / "missing.json"))
+  assert tr.credited_bits_per_param() == (tr.BITS_PER_PARAM, "assumed (no committed capacity result)")
 
 
 def test_bad_input_raises_naming_the_parameter():
