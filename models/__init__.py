@@ -11,6 +11,7 @@ from mesabench.models import base
 from mesabench.models.base import Model, make, register, registered
 from mesabench.models import heuristics, looped, memorizers, memory, mlp  # registers the zoo
 from mesabench.models import searchers, setwise, transformer  # registers the zoo
+from mesabench.models import causal_transformer  # registers the zoo (per-position regression)
 
 __all__ = ["Model", "base", "heuristics", "looped", "make", "memorizers", "memory", "mlp", "register", "registered",
            "searchers", "setwise", "transformer"]

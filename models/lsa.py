@@ -3,9 +3,10 @@
 
 Tokens are rows e_j in R^(d+1) (``tasks.linreg.query_tokens``: e_i = (x_i, y_i), the query (x_query, 0)). With
 weights W_Q, W_K, W_V, W_P in R^((d+1) x (d+1)) (row-vector convention, as a Dense layer: q_j = e_j W_Q), every
-token is updated with linear attention over all N + 1 tokens (no mask, no normalization):
+token is updated with linear attention over the N context tokens (keys and values leave the query token out, as
+the authors' ``include_query = False``; no normalization):
 
-    e_j <- e_j + sum_i (q_j . k_i) v_i W_P = e_j + e_j W_KQ (sum_i e_i^T e_i) W_PV,
+    e_j <- e_j + sum_{i<=N} (q_j . k_i) v_i W_P = e_j + e_j W_KQ (sum_{i<=N} e_i^T e_i) W_PV,
     W_KQ = W_Q W_K^T,  W_PV = W_V W_P,
 
 so the layer's function depends on its weights only through the products W_KQ and W_PV (``products``). The
@@ -50,14 +51,20 @@ def products(params: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
 def apply(params: dict[str, jax.Array], tokens: jax.Array) -> jax.Array:
   """The updated tokens [B, N + 1, d + 1] (module docstring) of tokens [B, N + 1, d + 1]."""
   kq, pv = products(params)
-  gram = jnp.einsum("bni,bnj->bij", tokens, tokens, precision=_HI)
+  ctx = tokens[:, :-1]
+  gram = jnp.einsum("bni,bnj->bij", ctx, ctx, precision=_HI)
   delta = jnp.einsum("bti,ij,bjk,kl->btl", tokens, kq, gram, pv, precision=_HI)
   return tokens + delta
 
 
 def predict(params: dict[str, jax.Array], tokens: jax.Array) -> jax.Array:
-  """Predictions of y_query [B]: minus the y coordinate of the updated query (last) token."""
-  return -apply(params, tokens)[:, -1, -1]
+  """Predictions of y_query [B]: minus the y coordinate of the updated query (last) token (only that token's
+  update is computed)."""
+  kq, pv = products(params)
+  ctx = tokens[:, :-1]
+  gram = jnp.einsum("bni,bnj->bij", ctx, ctx, precision=_HI)
+  query = jnp.einsum("bi,ij->bj", tokens[:, -1], kq, precision=_HI)
+  return -(tokens[:, -1, -1] + jnp.einsum("bi,bij,j->b", query, gram, pv[:, -1], precision=_HI))
 
 
 def gd_params(dim: int, context: int, eta: float, dtype=jnp.float32) -> dict[str, jax.Array]:

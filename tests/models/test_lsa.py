@@ -38,9 +38,12 @@ def test_update_equals_the_explicit_attention_sum():
     for j in range(n + 1):
       q = tokens[b, j] @ params["query"]
       delta = np.zeros(d + 1)
-      for i in range(n + 1):
+      for i in range(n):  # keys and values: the context tokens only
         delta += (q @ (tokens[b, i] @ params["key"])) * (tokens[b, i] @ params["value"] @ params["proj"])
       np.testing.assert_allclose(out[b, j], tokens[b, j] + delta, rtol=1e-10, atol=1e-12)
+    with jax.enable_x64(True):
+      pred = np.asarray(lsa.predict({k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(tokens)))
+    np.testing.assert_allclose(pred[b], -out[b, -1, -1], rtol=1e-10, atol=1e-12)
 
 
 def test_function_depends_only_on_the_products():
