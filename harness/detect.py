@@ -36,7 +36,9 @@ when what it needs is missing. Thresholds live in ``Thresholds``; the defaults w
     search keeps finding better candidates until it is exact; a finite ladder of ever better closed forms stops
     changing at its top rule: inconclusive), and its loss at the most compute is not significantly above its best
     (paired bootstrap CI of the rise after the best lies at or below 0: a search keeps its best candidate; a
-    looped network that settles within its trained depth and then drifts is inconclusive); "heuristic" when it lies
+    looped network that settles within its trained depth and then drifts is inconclusive), and its last doubling
+    improves more of the instances it changes than it worsens (Wilson CI low of the better share > 0.5: a
+    converged computation whose answers jitter at more compute is inconclusive); "heuristic" when it lies
     below and the best mean loss is competent (CI high <= ``competence`` * chance): its answers change with compute
     but its loss does not, as a fixed rule's would; otherwise inconclusive (a fixed answer at chance may be a memorizer or a failed rule).
   * ``order_statistics``: the rank of each held-out loss among its instance's reference draws, fitted to the exact
@@ -280,8 +282,12 @@ def _compute_response(name: str, split: Split, iterations, responds: bool, th: T
   figures.update({f"loss_at_{t}": m for t, m in zip(iterations, means)})
   last, prev = curve[-1], curve[-2]
   improved_last = float(np.mean(last < prev))  # examples the last doubling of compute made better
+  worsened_last = float(np.mean(last > prev))  # ... and worse
   unsolved_last = float(np.mean(last > f))  # examples not solved (to the floor) at the most compute
-  figures.update(improved_last_step=improved_last, unsolved_last_step=unsolved_last)
+  n_better, n_changed = int(np.sum(last < prev)), int(np.sum(last != prev))
+  better_share_lo = stats.wilson_interval(n_better, n_changed, cfg.level)[0] if n_changed else 0.0
+  figures.update(improved_last_step=improved_last, worsened_last_step=worsened_last, unsolved_last_step=unsolved_last,
+                 better_share_last_step_ci_low=better_share_lo)
   # A search keeps its best candidate: more compute never makes it worse. A curve whose loss at the most compute
   # is significantly above its best converges (or drifts) within a fixed depth instead.
   rise = (reps[:, -1] - reps.min(axis=1)) / (reps[:, 0] + f)
@@ -292,6 +298,13 @@ def _compute_response(name: str, split: Split, iterations, responds: bool, th: T
                   f"loss falls with compute to its best at t = {iterations[best]:g}, then rises again (CI low of the "
                   f"rise {rise_lo:.3g} > 0): a computation that settles within a fixed depth, not a search that "
                   "keeps its best candidate", True, figures)
+  if lo > th.improvement and unsolved_last >= th.last_step and improved_last >= th.last_step and (
+      better_share_lo <= 0.5):
+    return Signal(name, gain, (lo, hi), INCONCLUSIVE,
+                  f"loss falls with compute (improvement CI low {lo:.3g}), but the last doubling changes answers "
+                  f"without improving them ({improved_last:.1%} better, {worsened_last:.1%} worse; CI low of the "
+                  f"better share {better_share_lo:.2f} <= 0.5): a computation that has converged and jitters, not a "
+                  "search that keeps its best candidate", True, figures)
   if lo > th.improvement and improved_last < th.last_step and unsolved_last >= th.last_step:
     return Signal(name, gain, (lo, hi), INCONCLUSIVE,
                   f"loss falls with compute (improvement CI low {lo:.3g}) but stops: the last doubling improves "

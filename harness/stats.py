@@ -91,6 +91,22 @@ def bootstrap_means(values, *, num_resamples: int = DEFAULT_RESAMPLES, seed: int
   return out
 
 
+def wilson_interval(successes: int, trials: int, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
+  """The Wilson score interval of a binomial proportion ``successes`` / ``trials`` at confidence ``level``.
+
+  ValueError unless 0 <= successes <= trials and trials >= 1."""
+  level = check_level(level)
+  if isinstance(trials, bool) or int(trials) != trials or trials < 1:
+    raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
+  if int(successes) != successes or not 0 <= successes <= trials:
+    raise ValueError(f"successes must be an integer in [0, trials={trials}], got {successes!r}")
+  z = statistics.NormalDist().inv_cdf(0.5 + level / 2.0)
+  p, n = successes / trials, float(trials)
+  centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+  half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+  return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def percentile_ci(replicates, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
   """The (low, high) percentile interval of bootstrap ``replicates`` (1-D) at confidence ``level`` in [0.5, 1)."""
   level = check_level(level)

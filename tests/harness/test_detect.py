@@ -254,3 +254,25 @@ def test_a_computation_that_settles_and_then_drifts_is_not_a_searcher(modsearch)
   assert ttc.figures["improved_last_step"] > 0.1  # not the "stops changing" case: instances still change
   assert ttc.verdict != detect.SEARCHER and "rises again" in ttc.reason, result.table()
   assert result.verdict != detect.SEARCHER
+
+
+def test_a_converged_computation_that_jitters_is_not_a_searcher():
+  """Answers that improve up to t = 4 and then only jitter (a looped net past its trained depth): the loss falls
+  with compute, nothing gets worse on average, but the last doubling worsens as many instances as it improves."""
+  task = tasks.make("PolyMax-v0", degree=4)
+  search = task.full_search()
+
+  def predict(inputs, iterations=None):
+    t = 8 if iterations is None else int(iterations)
+    exact = task.search(search[0], search[1], inputs)
+    if t < 4:  # a coarse answer first
+      return jnp.clip(jnp.round(exact * t) / t, 0.0, 1.0)
+    noise = jax.random.uniform(jax.random.key(t), exact.shape, minval=-1e-3, maxval=1e-3)
+    return jnp.clip(exact + noise, 0.0, 1.0)
+
+  res = detect.classify(task, predict, seed=0, num_examples=256, iterations=(1, 2, 4, 8, 16, 32), larger=False)
+  sig = res.signal("test_time_compute")
+  assert sig.ci[0] > 0.1  # the loss does fall with compute ...
+  assert sig.verdict == "inconclusive" and "jitters" in sig.reason  # ... but it is not called a searcher
+  assert res.verdict != "searcher"
+  assert 0.3 < sig.figures["improved_last_step"] < 0.7

@@ -153,3 +153,15 @@ def test_rank_counts_and_intervals_by_brute_force():
     stats.rank_counts(np.ones((3, 4)), [0.1, 0.2])
   with pytest.raises(ValueError, match="losses"):
     stats.rank_counts(np.ones(4), [np.nan])
+
+
+def test_wilson_interval_against_hand_computed_values():
+  # 8 of 10 at 95%: the textbook Wilson interval (0.4902, 0.9433)
+  lo, hi = stats.wilson_interval(8, 10, 0.95)
+  assert abs(lo - 0.4902) < 5e-4 and abs(hi - 0.9433) < 5e-4
+  lo, hi = stats.wilson_interval(0, 20, 0.95)
+  assert lo < 1e-12 and abs(hi - 0.1611) < 5e-4
+  with pytest.raises(ValueError, match="trials"):
+    stats.wilson_interval(1, 0)
+  with pytest.raises(ValueError, match="successes"):
+    stats.wilson_interval(5, 4)
