@@ -45,7 +45,7 @@ smallest size whose seed-mean gap exceeds gap_tolerance * ref(N)), and bits memo
 bits(N) = N * max(0, success_seen - success_unseen) * task.answer_bits() / params (each pool answer a model gets
 right beyond what it gets right unseen counts as a stored answer). Beside it, the full answer table's bits
 (``task.table_bits()``) against params * the bits a parameter can store, as measured for zoo MLPs on random labels
-(``credited_bits_per_param``: the committed ``harness.reproduce.capacity`` result, ~2.5; 4 was assumed before):
+(``credited_bits_per_param``: the committed ``harness.reproduce.capacity`` result, 2.6; 4 was assumed before):
 where the table is far larger, memorizing everything is impossible.
 
 ``python -m mesabench.benchmarks.transitions`` runs a phase diagram (presets ``PRESETS``); plots are

@@ -261,11 +261,11 @@ def _rows(config: CapacityConfig, params: list[int], per_seed: list[dict[str, An
   quantity = "bits stored per parameter (slope of capacity vs params over widths)"
   rows = [
       reproduce.row(quantity, "about 3.6 bits/param (GPT-style transformers trained on uniform random sequences)",
-                    "Morris et al. 2025, abstract and §4 (capacity)", slopes, setup),
+                    "Morris et al. 2025, abstract", slopes, setup),
       reproduce.row(quantity, "2 bits/param (GPT-2-style models storing synthetic biographies, also at int8)",
-                    "Allen-Zhu & Li 2024, abstract and §1 (knowledge capacity scaling law)", slopes, setup),
+                    "Allen-Zhu & Li 2024, abstract", slopes, setup),
       reproduce.row(quantity, "about 5 bits/param (RNNs on random-label memorization, tuned training)",
-                    "Collins et al. 2017, abstract and §3 (per-parameter capacity)", slopes, setup),
+                    "Collins et al. 2017, abstract", slopes, setup),
   ]
   for i, w in enumerate(config.widths):
     rows.append(reproduce.row(
@@ -296,7 +296,8 @@ def run(config: CapacityConfig, seeds: tuple[int, ...], workdir: str, resume: bo
       per_seed.append({"seed": s, **analyse(config, params, _seed_results(config, s, workdir, resume, bar))})
       walls.append(time.perf_counter() - t1)
   mean, ci = reproduce.seed_ci([p["slope"] for p in per_seed])
-  data = {"classes": config.classes, "params": params, "sizes": [sizes(p, config) for p in params], "per_seed": per_seed,
+  data = {"classes": config.classes, "params": params, "sizes": [sizes(p, config) for p in params],
+          "per_seed": per_seed,
           "bits_per_param": {"mean": mean, "ci": ci, "per_seed": [p["slope"] for p in per_seed],
                              "definition": "slope through the origin of capacity bits (max over N of "
                                            "N log2 C - sum CE / ln 2) against parameters, over the widths"},

@@ -1,5 +1,6 @@
-"""Grokking on modular addition (Nanda, Chan, Lieberum, Smith, Steinhardt 2023, "Progress measures for grokking via
-mechanistic interpretability", ICLR 2023; code: github.com/mechanistic-interpretability-grokking/progress-measures-paper).
+"""Grokking on modular addition (Nanda, Chan, Lieberum, Smith, Steinhardt 2023, "Progress measures for grokking
+via mechanistic interpretability", ICLR 2023; code:
+github.com/mechanistic-interpretability-grokking/progress-measures-paper).
 
 A one-layer transformer (``models.onelayer``) is trained full-batch with AdamW on a fixed fraction of the p * p
 pairs of a + b mod p (``tasks.modular``) and evaluated on the rest. Per seed the study reports:
@@ -323,24 +324,26 @@ def _rows(config: GrokkingConfig, per_seed: list[dict[str, Any]]) -> list[reprod
   return [
       reproduce.row("step where train accuracy first reaches 99 %",
                     "memorization phase ends at about 1.4k epochs (p = 113, 30 % train, full batch)",
-                    f"{PAPER}, §5 (phases of training)", train99, f"{note99}; {diff}"),
+                    f"{PAPER}, progress-measure phases (section/figure number not checked)", train99,
+                    f"{note99}; {diff}"),
       reproduce.row("step where test accuracy first exceeds 95 %",
                     "test loss falls during cleanup, 9.4k-13.3k epochs (circuit formation 1.4k-9.4k)",
-                    f"{PAPER}, §5 (phases of training)", test95, f"{note95}; {diff}"),
-      reproduce.row("final test accuracy", "about 100 % after 40k epochs", f"{PAPER}, §5 (training curves)",
+                    f"{PAPER}, progress-measure phases (section/figure number not checked)", test95,
+                    f"{note95}; {diff}"),
+      reproduce.row("final test accuracy", "about 100 % after 40k epochs", f"{PAPER}, abstract and training curves",
                     [s["final_test_acc"] for s in per_seed], diff),
       reproduce.row("number of key frequencies in the embedding (norm^2 >= "
                     f"{config.key_factor:g} x mean over frequencies)",
-                    "5 for the mainline run: 14, 35, 41, 42, 52 (p = 113)", f"{PAPER}, §4, Fig. 3",
+                    "5 for the mainline run: 14, 35, 41, 42, 52 (p = 113)", f"{PAPER}, Fig. 3 (Fourier norms)",
                     [len(s["key_frequencies"]) for s in per_seed],
                     f"frequencies per seed in data.per_seed[*].key_frequencies; {diff}"),
       reproduce.row("share of the embedding's Fourier energy in the key frequencies",
                     "the embedding is sparse in the Fourier basis: a handful of frequencies carry it",
-                    f"{PAPER}, §4, Fig. 3", [s["key_energy_fraction"] for s in per_seed], diff),
+                    f"{PAPER}, Fig. 3 (Fourier norms)", [s["key_energy_fraction"] for s in per_seed], diff),
       reproduce.row(f"fraction of MLP neurons with > {config.neuron_threshold:g} of their variance in one "
                     "frequency's linear + quadratic terms",
                     "neurons cluster by a single key frequency (the authors' calculate_key_freqs measure; "
-                    "no single figure checked here)", f"{PAPER}, §4 and code transformers.py",
+                    "no single figure checked here)", f"{PAPER}, code transformers.py (calculate_key_freqs)",
                     [s["fraction_neurons_dominated"] for s in per_seed], diff),
   ]
 
