@@ -9,10 +9,12 @@ r"""Reproduce a published result with one command: train, compare with the paper
 Studies: gd_in_context, icl_task_diversity, grokking, capacity (``mesabench.harness.reproduce``: each study's
 module documents its setup and its presets field by field). Writes --out (schema "mesabench.repro/1": the table of
 ours vs published, per-seed data, config, seeds, environment, command) and, beside it, the Markdown table (.md)
-and the picture (.png). Training checkpoints go under --workdir; --resume continues them (and may replace --out).
+and the picture (.png). Training checkpoints go under --workdir; --resume continues them (and may replace --out);
+--plot_only redraws the .md and .png of an existing --out.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -30,6 +32,8 @@ _OUT = flags.DEFINE_string("out", None, "Result JSON (default runs/repro_STUDY.j
 _WORKDIR = flags.DEFINE_string("workdir", os.path.join("runs", "repro_work"), "Folder for training checkpoints.")
 _RESUME = flags.DEFINE_bool("resume", False, "Continue from the checkpoints in --workdir (and replace --out).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Start afresh and replace an existing --out.")
+_PLOT_ONLY = flags.DEFINE_bool("plot_only", False, "Redraw the .md table and the .png of an existing --out from its "
+                               "JSON (no training).")
 
 
 def _seed(text: str) -> int:
@@ -54,6 +58,15 @@ def _check_workdir(path: str) -> str:
 
 def main(argv):
   del argv
+  if _PLOT_ONLY.value:
+    if _OUT.value is None or not os.path.isfile(_OUT.value):
+      raise cli.UsageError(f"--out: {_OUT.value!r} must be an existing result JSON (needed by --plot_only)")
+    try:
+      paths = reproduce.redraw(_OUT.value)
+    except (OSError, json.JSONDecodeError) as err:
+      raise cli.UsageError(f"--out: cannot read {_OUT.value!r} ({err})") from err
+    print(f"wrote {', '.join(paths)}")
+    return
   if _STUDY.value is None:
     raise cli.UsageError(f"--study: required; one of {', '.join(reproduce.STUDY_NAMES)}")
   if _STUDY.value not in reproduce.STUDY_NAMES:

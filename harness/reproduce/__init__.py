@@ -276,6 +276,13 @@ def write(path: str, study: Study, preset: str, config: Any, seeds: Sequence[int
   ``study.plot``), each atomically; returns the three paths. Nothing is written when the document is invalid."""
   json_path, md_path, png_path = output_paths(path)
   doc = document(study, preset, config, seeds, result, command, wall_s)
+  _write_png(study, result, png_path)
+  provenance.write_text(md_path, markdown(study, preset, seeds, result, command, os.path.basename(png_path), wall_s))
+  provenance.write_json(json_path, doc)
+  return json_path, md_path, png_path
+
+
+def _write_png(study: Study, result: StudyResult, png_path: str) -> None:
   folder = os.path.dirname(os.path.abspath(png_path))
   os.makedirs(folder, exist_ok=True)
   fd, tmp_png = tempfile.mkstemp(prefix="." + os.path.basename(png_path) + ".", suffix=".png", dir=folder)
@@ -287,9 +294,18 @@ def write(path: str, study: Study, preset: str, config: Any, seeds: Sequence[int
   finally:
     if os.path.exists(tmp_png):
       os.unlink(tmp_png)
-  provenance.write_text(md_path, markdown(study, preset, seeds, result, command, os.path.basename(png_path), wall_s))
-  provenance.write_json(json_path, doc)
-  return json_path, md_path, png_path
+
+
+def redraw(path: str, study: Study | None = None) -> tuple[str, str]:
+  """Rewrites the Markdown table and the picture of an existing result JSON (from its rows and data, with the
+  current ``plot`` of its study, or of ``study``); returns (md path, png path). The JSON is not touched."""
+  doc, result = read(path)
+  study = study or get(doc["study"])
+  _, md_path, png_path = output_paths(path)
+  _write_png(study, result, png_path)
+  provenance.write_text(md_path, markdown(study, doc["preset"], doc["seeds"], result, doc["command"],
+                                          os.path.basename(png_path), doc.get("wall_s")))
+  return md_path, png_path
 
 
 def read(path: str) -> tuple[dict[str, Any], StudyResult]:

@@ -360,8 +360,10 @@ def plot(result: reproduce.StudyResult, png_path: str) -> None:
     for s in range(arr.shape[1]):
       ax.plot(xs, arr[:, s], color=color, alpha=0.25, lw=0.8)
   n_star = d["threshold"]["n_star"]
-  if n_star is not None:
+  if n_star is not None and math.isfinite(n_star):
     ax.axvline(n_star, color="k", ls="--", lw=1, label=f"M* = {n_star:g}")
+  else:
+    ax.plot([], [], color="k", ls="--", lw=1, label="no M* within the grid")
   ax.set_xscale("log", base=2)
   ax.set_yscale("log")
   ax.set_xlabel("number of pretraining tasks M")
@@ -369,18 +371,20 @@ def plot(result: reproduce.StudyResult, png_path: str) -> None:
   ax.legend()
   ax.set_title("which Bayes estimator the model follows")
   picks = [finite[0], finite[-1]] + ([len(runs) - 1] if runs[-1] == "inf" else [])
+  name = lambda j: "inf" if runs[j] == "inf" else f"{runs[j]:g}"
   per = d["per_seed_per_run"]
   for ax, split in ((axes[1], "fresh"), (axes[2], "pool")):
     k = np.arange(1, len(per[0][0][split]["model"]) + 1)
     for c, j in enumerate(picks):
       mean = np.mean([per[s][j][split]["model"] for s in range(len(per))], 0)
-      ax.plot(k, mean, marker="o", ms=3, color=f"C{c}", label=f"model, M = {runs[j]}")
+      ax.plot(k, mean, marker="o", ms=3, color=f"C{c}", label=f"model, M = {name(j)}")
       dm = np.mean([per[s][j][split]["dmmse"] for s in range(len(per))], 0)
       if runs[j] != "inf":
-        ax.plot(k, dm, ls=":", color=f"C{c}", label=f"dMMSE, M = {runs[j]}")
+        ax.plot(k, dm, ls=":", color=f"C{c}", label=f"dMMSE, M = {name(j)}")
     ridge = np.mean([per[s][picks[0]][split]["ridge"] for s in range(len(per))], 0)
     ax.plot(k, ridge, color="k", ls="--", label="ridge")
     ax.set_yscale("log")
+    ax.set_ylim(bottom=1e-4)  # dMMSE on a pool of 1 is exact (error ~1e-14) from the second position on
     ax.set_xlabel("position k (examples seen: k - 1)")
     ax.set_ylabel("error / D vs noise-free target")
     ax.set_title(f"{split} tasks" + (" (of each run's own pool)" if split == "pool" else " (w ~ N(0, I))"))

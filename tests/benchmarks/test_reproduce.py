@@ -31,6 +31,8 @@ def test_bad_flags_are_one_line_exit_2(tmp_path):
       (["--study=gd_in_context", "--resume", "--overwrite"], "--resume"),
       (["--study=icl_task_diversity", f"--workdir={tmp_path / 'afile'}"], "--workdir"),
       (["--study=gd_in_context", "extra"], "unexpected arguments"),
+      (["--plot_only", "--out=missing.json"], "--plot_only"),
+      (["--plot_only", f"--out={tmp_path / 'exists.json'}"], "$"),
   ]
   procs = [_run(args, str(tmp_path)) for args, _ in cases]
   for (args, needle), p in zip(cases, procs):
@@ -56,3 +58,7 @@ def test_smoke_run_writes_three_files(tmp_path):
   again = _run(args, str(tmp_path))
   _, err = again.communicate(timeout=TIMEOUT_S)
   assert again.returncode == 2 and "--resume" in err
+  (tmp_path / "o" / "repro.png").unlink()
+  redraw = _run(["--plot_only", "--out=o/repro.json"], str(tmp_path))
+  _, err = redraw.communicate(timeout=TIMEOUT_S)
+  assert redraw.returncode == 0 and (tmp_path / "o" / "repro.png").stat().st_size > 10_000, err[-2000:]

@@ -73,6 +73,11 @@ def test_write_three_files_and_read_back(tmp_path):
   md = open(paths[1]).read()
   assert "| q | p (c) | 2 [" in md and "| not measured one | p (c) | not measured | why |" in md
   assert "repro_capacity.png" in md
+  md_text = open(paths[1]).read()
+  os.unlink(paths[1])
+  os.unlink(paths[2])
+  assert reproduce.redraw(out, study) == paths[1:]
+  assert open(paths[1]).read() == md_text and os.path.isfile(paths[2])
   bad = dict(doc, rows=[])
   with pytest.raises(ValueError, match="rows"):
     reproduce.validate(bad)
