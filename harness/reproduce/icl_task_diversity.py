@@ -382,7 +382,7 @@ def plot(result: reproduce.StudyResult, png_path: str) -> None:
       if runs[j] != "inf":
         ax.plot(k, dm, ls=":", color=f"C{c}", label=f"dMMSE, M = {name(j)}")
     ridge = np.mean([per[s][picks[0]][split]["ridge"] for s in range(len(per))], 0)
-    ax.plot(k, ridge, color="k", ls="--", label="ridge")
+    ax.plot(k, ridge, color="k", ls="--", label="ridge" if split == "fresh" else f"ridge (pool of M = {name(picks[0])})")
     ax.set_yscale("log")
     ax.set_ylim(bottom=1e-4)  # dMMSE on a pool of 1 is exact (error ~1e-14) from the second position on
     ax.set_xlabel("position k (examples seen: k - 1)")
