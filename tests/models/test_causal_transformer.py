@@ -20,12 +20,13 @@ def _setup(width=16, layers=2, heads=2):
 
 def test_predictions_are_causal():
   model, params, seq = _setup()
-  base = np.asarray(model.predict(params, linreg.interleave(seq.x, seq.y)))
+  predict = jax.jit(model.predict)
+  base = np.asarray(predict(params, linreg.interleave(seq.x, seq.y)))
   assert base.shape == (4, 5)
   for k in range(5):
     y2 = seq.y.at[:, k].add(3.0)  # the answer y_k and everything after it must not move predictions <= k
     x2 = seq.x.at[:, k + 1:].add(1.0)
-    moved = np.asarray(model.predict(params, linreg.interleave(x2, y2)))
+    moved = np.asarray(predict(params, linreg.interleave(x2, y2)))
     np.testing.assert_array_equal(moved[:, :k + 1], base[:, :k + 1])
     if k + 1 < 5:
       assert np.abs(moved[:, k + 1] - base[:, k + 1]).max() > 1e-6  # ... and it does move the next one

@@ -32,7 +32,7 @@ def test_compare_of_the_construction_with_itself():
   c = gd.SMOKE
   t = linreg.sample_uniform_tasks(jax.random.key(3), 128, c.dim, c.context, c.input_range)
   g = lsa.gd_params(c.dim, c.context, 5.0)
-  m = {k: float(v) for k, v in gd.compare(g, g, t).items()}
+  m = {k: float(v) for k, v in jax.jit(gd.compare)(g, g, t).items()}
   assert m["cosine"] == pytest.approx(1.0, abs=1e-5) and m["grad_diff"] < 1e-6 and m["pred_diff"] < 1e-7
   assert m["loss_trained"] == pytest.approx(m["loss_gd"])
   assert gd.weight_match(g, g) < 1e-6
