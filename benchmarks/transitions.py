@@ -18,6 +18,7 @@ from absl import flags
 
 from mesabench import tasks
 from mesabench.harness import cli
+from mesabench.harness import distributed
 from mesabench.harness import leaderboard
 from mesabench.harness import plots
 from mesabench.harness import provenance
@@ -48,9 +49,11 @@ _PNG = flags.DEFINE_string("png", None, "Output phase diagram (default: --out wi
 _LEADERBOARD = flags.DEFINE_string("leaderboard", "", "If set, a leaderboard JSON whose entries are replaced or "
                                    "extended with this job's grid entries.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --out / --png.")
+_DIST = distributed.define_flags(processes=False)
 
 
 def main(argv):
+  devices = distributed.check_flags(_DIST)
   preset = transitions.PRESETS[_PRESET.value]
   widths = cli.split_list("widths", _WIDTHS.value, int, "positive integers") or preset["widths"]
   pools = cli.split_list("pool_sizes", _POOLS.value, int, "positive integers") or preset["pool_sizes"]
@@ -80,11 +83,12 @@ def main(argv):
   cfg = train.TrainConfig(steps=_STEPS.value, batch_size=_BATCH.value, learning_rate=_LR.value,
                           weight_decay=_WD.value, eval_size=_EVAL.value, curve_points=2)
   transitions.check_diagram(task, _MODEL.value, sizes, pools, seeds, cfg)
-  diagram = transitions.run_phase_diagram(
-      task=task, model_id=_MODEL.value, sizes=sizes, pool_sizes=pools, seeds=seeds, train_config=cfg,
-      refine_steps=_REFINE.value, sequential=_SEQUENTIAL.value, search_criterion=search,
-      classify_references=_CLASSIFY_REFS.value,
-      command=provenance.command_line("mesabench.benchmarks.transitions"))
+  with distributed.use_mesh(distributed.start(devices)):  # every vmapped sweep of the diagram on these devices
+    diagram = transitions.run_phase_diagram(
+        task=task, model_id=_MODEL.value, sizes=sizes, pool_sizes=pools, seeds=seeds, train_config=cfg,
+        refine_steps=_REFINE.value, sequential=_SEQUENTIAL.value, search_criterion=search,
+        classify_references=_CLASSIFY_REFS.value,
+        command=provenance.command_line("mesabench.benchmarks.transitions"))
   doc = diagram.to_json()
   doc["config"]["preset"] = _PRESET.value
   plots.plot_from_json(doc, png)

@@ -21,6 +21,14 @@ vmapped jit (``harness.train.run_experiment``) and gives one leaderboard entry p
 the leaderboard is validated and written atomically; --resume keeps the finished entries of --out and runs the
 rest (a pair with some entries missing is re-run whole, so a resumed file equals an uninterrupted one).
 At the end it prints the results table (``harness.tables``) and writes it as Markdown next to --out.
+
+Long runs: --checkpoint_every=N saves each group's training state every N steps and at the end
+(``harness.checkpoints.TrainCheckpointer``, under NAME.ckpt/ beside --out, removed once the group's entries are
+written); after a kill, --resume continues the interrupted group from its last checkpoint (same numbers bit for bit).
+Devices: --devices / --mesh lay each group's runs out over local devices (``harness.distributed``). Processes:
+under ``jax.distributed`` every process runs every P-th group (round robin over the groups still to do), writes
+its entries to NAME.shards/process-K.json only, and process 0 merges the shards into --out (atomically) after a
+barrier; the merged file equals a single-process run's (each group is trained exactly as in one process).
 """
 from __future__ import annotations
 
@@ -39,6 +47,7 @@ import tqdm
 from mesabench import models as zoo
 from mesabench import tasks as task_registry
 from mesabench.harness import checkpoints
+from mesabench.harness import distributed
 from mesabench.harness import leaderboard
 from mesabench.harness import provenance
 from mesabench.harness import train
@@ -187,7 +196,8 @@ def check_resources(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 def run_suite(config: dict[str, Any], out: str, *, resume: bool = False, command: str | None = None,
               max_entries: int | None = None, log: Callable[[str], None] | None = None,
-              save_params: bool = True) -> dict[str, Any]:
+              save_params: bool = True, checkpoint_every: int | None = None, mesh: Any = None,
+              on_checkpoint: Callable[[int], None] | None = None) -> dict[str, Any]:
   """Runs the suite ``config`` and writes the leaderboard to ``out`` after every entry; returns the document.
 
   resume: keep the entries of an existing ``out`` (validated; each keeps its own ``environment``, so a file resumed
@@ -195,6 +205,11 @@ def run_suite(config: dict[str, Any], out: str, *, resume: bool = False, command
   max_entries: stop (returning the partial document) after writing this many new entries (for tests of resume).
   save_params: save each entry's trained parameters with orbax beside ``out`` (``harness.checkpoints``), recorded
     in the entry's ``artifacts.params``.
+  checkpoint_every: save mid-training checkpoints every this many steps (and at the end); None: none.
+  mesh: ``harness.distributed.make_mesh`` mesh for every group's runs (None: one device).
+  on_checkpoint: called with the step after each mid-training checkpoint (progress; tests).
+  Under several processes (``jax.process_count() > 1``) see the module docstring; the returned document is the
+  merged one on process 0 and this process's shard elsewhere.
   """
   log = log or (lambda s: print(s, file=sys.stderr, flush=True))
   config = check_suite(config)
@@ -202,34 +217,55 @@ def run_suite(config: dict[str, Any], out: str, *, resume: bool = False, command
   groups = plan(config)
   order = [i for g in groups for i in g["ids"]]
   done: dict[str, dict] = {}
-  if resume and os.path.exists(out):
-    for e in leaderboard.read(out)["entries"]:
-      done[e["id"]] = e
+  pid, pcount = distributed.process_index(), distributed.process_count()
+  shards = [shard_path(out, k, pcount) for k in range(pcount)] if pcount > 1 else []
+  if resume:
+    for path in [out] + shards:
+      if os.path.exists(path):
+        for e in leaderboard.read(path)["entries"]:
+          done[e["id"]] = e
     log(f"resume: {sum(i in done for i in order)} of {len(order)} entries already in {out}")
   environment = provenance.environment()
   doc = {"schema_version": leaderboard.SCHEMA_VERSION, "suite": {"config": config, "command": command},
          "environment": environment, "entries": []}
 
+  rank = {i: n for n, i in enumerate(order)}
+  mine: set[str] = set()
+  handoff: dict[str, str] = {}
+  if resume and pcount > 1 and os.path.exists(_handoff_index(shards[pid])):
+    handoff.update(provenance.read_json(_handoff_index(shards[pid])))
+
   def flush():
-    rank = {i: n for n, i in enumerate(order)}
+    if pcount > 1:  # this process's own entries only, into its own shard file (+ where their parameters wait)
+      doc["entries"] = sorted((done[i] for i in mine), key=lambda e: rank.get(e["id"], len(order)))
+      leaderboard.write(shards[pid], doc)
+      if handoff:
+        provenance.write_json(_handoff_index(shards[pid]), handoff)
+      return
     doc["entries"] = sorted(done.values(), key=lambda e: rank.get(e["id"], len(order)))
     leaderboard.write(out, doc)
 
   written = 0
   tcfg = train.TrainConfig(**config["train"])
-  todo = [g for g in groups if any(i not in done for i in g["ids"])]
+  todo = distributed.shard([g for g in groups if any(i not in done for i in g["ids"])], pid, pcount)
   start = time.perf_counter()
-  for g in tqdm.tqdm(todo, desc="suite", unit="group", file=sys.stderr):
+  for g in tqdm.tqdm(todo, desc="suite", unit="group", file=sys.stderr, disable=pid > 0):
     pools = config["pool_sizes"]
     runs = [train.Run(s, p) for p in pools for s in config["seeds"]]
     t0 = time.perf_counter()
     # Fresh and pool runs cannot share one vmap; a fresh pool size is run as its own call.
     results: list[dict] = []
+    ckpts = []
     for kind in (False, True):
       part = [r for r in runs if (r.pool_size is None) == kind]
       if part:
+        ckpt = None
+        if checkpoint_every is not None:
+          ckpt = checkpoints.TrainCheckpointer(checkpoints.training_dir(out, "|".join(g["ids"]) + f"|fresh={kind}"),
+                                               checkpoint_every, on_save=on_checkpoint)
+          ckpts.append(ckpt)
         results.extend(train.run_experiment(g["task"], g["model"], part, tcfg, keep_params=save_params,
-                                            with_references=True))
+                                            with_references=True, mesh=mesh, checkpoint=ckpt))
     by_run = {(r.seed, r.pool_size): r for r in results}
     for p, entry_id in zip(pools, g["ids"]):
       if entry_id in done:
@@ -246,8 +282,12 @@ def run_suite(config: dict[str, Any], out: str, *, resume: bool = False, command
       if save_params and jax.tree_util.tree_leaves(seed_results[0].params):
         stacked = jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]),
                                          *[r.params for r in seed_results])
-        entry["artifacts"] = {"params": checkpoints.save_params(out, entry_id, seeds, stacked)}
+        if pid == 0:
+          entry["artifacts"] = {"params": checkpoints.save_params(out, entry_id, seeds, stacked)}
+        else:  # orbax saves collectively across processes: process 0 saves this entry's parameters at the merge
+          handoff[entry_id] = checkpoints.write_handoff(shard_path(out, pid, pcount), entry_id, seeds, stacked)
       done[entry_id] = entry
+      mine.add(entry_id)
       flush()
       written += 1
       held = entry["results"]["splits"].get("heldout", {}).get("loss", {}).get("mean")
@@ -256,9 +296,37 @@ def run_suite(config: dict[str, Any], out: str, *, resume: bool = False, command
           f"{held if held is None else f'{held:.4g}'}, {entry['status']} ({time.perf_counter() - t0:.1f}s)")
       if max_entries is not None and written >= max_entries:
         return doc
+    for ckpt in ckpts:  # the group's entries (and final parameters) are written: its training state is not needed
+      ckpt.remove()
   flush()
+  if pcount > 1:
+    distributed.barrier("mesabench-suite-shards-written")
+    if pid == 0:  # merge every process's shard into --out
+      for path in shards:
+        for e in leaderboard.read(path)["entries"]:
+          done[e["id"]] = e
+        if os.path.exists(_handoff_index(path)):
+          for entry_id, where in provenance.read_json(_handoff_index(path)).items():
+            seeds, stacked = checkpoints.read_handoff(where)
+            done[entry_id]["artifacts"] = {"params": checkpoints.save_params(out, entry_id, seeds, stacked)}
+            os.remove(where)
+          os.remove(_handoff_index(path))
+      doc["entries"] = sorted(done.values(), key=lambda e: rank.get(e["id"], len(order)))
+      leaderboard.write(out, doc)
+      for path in shards:
+        os.remove(path)
+    distributed.barrier("mesabench-suite-merged")
   log(f"suite: {len(order)} entries in {out} ({time.perf_counter() - start:.1f}s)")
   return doc
+
+
+def _handoff_index(shard: str) -> str:
+  return os.path.splitext(shard)[0] + ".params.json"
+
+
+def shard_path(out: str, index: int, count: int) -> str:
+  """Where process ``index`` of ``count`` writes its entries of the leaderboard ``out``."""
+  return os.path.join(os.path.splitext(out)[0] + ".shards", f"process-{index}-of-{count}.json")
 
 
 # ------------------------------------------------------------------------------------------------ overrides

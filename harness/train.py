@@ -337,15 +337,14 @@ class Trained:
 
 def train_runs(task: task_core.Task, model: model_base.Model, runs: Sequence[Run], config: TrainConfig,
                data: Data | None = None, splits: dict[str, list[task_core.Batch]] | None = None, *,
-               mesh: Any = None, checkpoint: checkpoints.TrainCheckpointer | None = None,
-               on_checkpoint: Any = None) -> Trained:
+               mesh: Any = None, checkpoint: checkpoints.TrainCheckpointer | None = None) -> Trained:
   """Trains (or fits, for baselines) every run in one vmapped jit; see the module docstring for data and keys.
 
   ``splits`` (from ``eval_splits``) adds pool and held-out task loss to the learning curve at each curve step.
   mesh: a ``harness.distributed.make_mesh`` mesh (None: ``distributed.current_mesh()``, None outside a
     ``use_mesh`` block: one device). The runs are padded to ``distributed.padded_runs`` and the copies dropped.
   checkpoint: save the training state at its boundaries and resume from its latest checkpoint (fingerprint of
-    task, model, runs and config checked); ``on_checkpoint(step)`` is called after each save.
+    task, model, runs, config and whether ``splits`` are given checked).
   Returned params live on the default device.
   """
   if not runs:
@@ -375,7 +374,7 @@ def train_runs(task: task_core.Task, model: model_base.Model, runs: Sequence[Run
   start, stamp = 0, None
   if checkpoint is not None:
     stamp = checkpoints.fingerprint("train_runs", task.task_id, task.params(), model.config_dict(), repr(model),
-                                    [(run.seed, run.pool_size) for run in runs], config.to_dict())
+                                    [(run.seed, run.pool_size) for run in runs], config.to_dict(), splits is not None)
     got = checkpoint.restore({"train": state, "rng": jax.random.key_data(keys)}, stamp)
     if got is not None:
       start, saved, meta = got
@@ -415,8 +414,6 @@ def train_runs(task: task_core.Task, model: model_base.Model, runs: Sequence[Run
     if stop in due:
       checkpoint.save(stop, {"train": jax.tree_util.tree_map(np.asarray, unpad(state)),
                              "rng": jax.random.key_data(keys)}, {"fingerprint": stamp, "step": stop, "curve": curve})
-      if on_checkpoint is not None:
-        on_checkpoint(stop)
   timing["train_s"] = (t1 - t0) + (time.perf_counter() - t2) - eval_s
   timing["curve_eval_s"] = eval_s
   params = state[0] if mesh is None else jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)), unpad(state[0]))
