@@ -1,5 +1,5 @@
-"""The model zoo: trained networks (mlp, transformer, looped, memory) and ground truth (memorizers: lookup,
-lookup_instance; heuristics: heuristic; searchers: search).
+"""The model zoo: trained networks (mlp, transformer, looped, memory, recurrent_conv) and ground truth (memorizers:
+lookup, lookup_instance; heuristics: heuristic; searchers: search).
 
     model = mesabench.models.make("looped", task.spec, width=64, iterations=8)
     params = model.init(jax.random.key(0))
@@ -10,8 +10,8 @@ ids (``registered()``). The interface every model shares is ``mesabench.models.b
 from mesabench.models import base
 from mesabench.models.base import Model, make, register, registered
 from mesabench.models import heuristics, looped, memorizers, memory, mlp  # registers the zoo
-from mesabench.models import searchers, setwise, transformer  # registers the zoo
+from mesabench.models import recurrent_conv, searchers, setwise, transformer  # registers the zoo
 from mesabench.models import causal_transformer  # registers the zoo (per-position regression)
 
-__all__ = ["Model", "base", "heuristics", "looped", "make", "memorizers", "memory", "mlp", "register", "registered",
-           "searchers", "setwise", "transformer"]
+__all__ = ["Model", "base", "heuristics", "looped", "make", "memorizers", "memory", "mlp", "recurrent_conv",
+           "register", "registered", "searchers", "setwise", "transformer"]

@@ -1,0 +1,58 @@
+r"""Issue 13's trained-searchers study on Maze-v0: recurrent_conv trained with the recurrent-network recipe on small
+mazes; test-time compute curves on larger mazes, classify verdicts beside the ground truth, linear probes of its
+hidden state, pictures and leaderboard entries.
+
+    python -m mesabench.benchmarks.searchers                        # default preset -> runs/searchers.json
+    python -m mesabench.benchmarks.searchers --preset=smoke --out=/tmp/s.json
+    python -m mesabench.benchmarks.searchers --out=results/searchers.json --overwrite   # the committed copy
+
+Beside --out it writes <stem>_curves.png, <stem>_probes.png, <stem>_mazes.png, <stem>_leaderboard.json and the
+trained parameters (<stem>_leaderboard.params/, orbax). --resume reuses those parameters when the config is the
+same (no retraining) and recomputes everything else. What is measured: ``mesabench.harness.maze_study``.
+"""
+from __future__ import annotations
+
+import os
+
+from absl import flags
+
+from mesabench.harness import cli
+from mesabench.harness import maze_study
+from mesabench.harness import provenance
+from mesabench.harness import suite
+
+_PRESET = flags.DEFINE_enum("preset", "default", sorted(maze_study.PRESETS), "Study size: default (<= 20 min on "
+                            "2 CPU cores) or smoke (seconds; learns nothing).")
+_SEEDS = flags.DEFINE_list("seeds", None, "Seeds, >= 2 distinct integers in [0, 2**31) (default: the preset's).")
+_OUT = flags.DEFINE_string("out", os.path.join(suite.DEFAULT_RUNS_DIR, "searchers.json"),
+                           "Result JSON to write (a .json path); pictures and the leaderboard go beside it.")
+_RESUME = flags.DEFINE_bool("resume", False, "Reuse the trained parameters saved beside an existing --out.")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --out.")
+
+
+def main(argv):
+  del argv
+  if _RESUME.value and _OVERWRITE.value:
+    raise cli.UsageError("--resume and --overwrite: give at most one")
+  seeds = cli.split_list("seeds", _SEEDS.value, int, "integers in [0, 2**31)")
+  preset = maze_study.check_preset(_PRESET.value)
+  if seeds is not None:
+    preset["seeds"] = seeds
+    try:
+      maze_study.check_preset(preset)
+    except ValueError as err:
+      raise cli.UsageError(f"--seeds: {err}") from err
+  out = cli.check_output_path("out", _OUT.value, exists_ok=_RESUME.value or _OVERWRITE.value, suffix=".json",
+                               resumable=True)
+  stem = os.path.splitext(out)[0]
+  for suffix in ("_curves.png", "_probes.png", "_mazes.png", "_leaderboard.json"):
+    cli.check_output_path("out", stem + suffix, exists_ok=True)
+  doc = maze_study.run_study(preset, out, resume=_RESUME.value, preset_name=_PRESET.value,
+                             command=provenance.command_line("mesabench.benchmarks.searchers"))
+  for line in maze_study.summary_lines(doc):
+    print(line)
+  print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,128 @@
+"""``recurrent_conv``: the deep-thinking "recall" network (Bansal et al. 2022) for grid tasks, scaled to the CPU.
+
+Inputs [B, S, S, C] (a grid of cells with C feature channels, e.g. Maze-v0's walls, start and goal). Every layer
+is a 3x3 convolution with zero padding and no bias (as published), so every weight applies to every cell and the
+same parameters run on a grid of any size:
+
+    h_0 = relu(conv_{C->w}(x))                                                      (projection)
+    u = conv_{w+C->w}([h_{t-1}, x])   (recall: the raw input re-injected;  without recall: conv_{w->w}(h_{t-1}))
+    u = relu(u + conv_{w->w}(relu(conv_{w->w}(u))))    repeated ``blocks`` times     (residual blocks)
+    h_t = u                                                  t = 1 .. T (the same weights every iteration)
+    out_t = conv_{w/2->1}(relu(conv_{w->w/2}(h_t)))           one logit per cell, flattened to [B, S * S]
+
+The module returns the head outputs of every iteration, [T, B, S * S] (the "cells" head of ``models.base``
+thresholds them at 0 and reshapes to [..., S, S]); T is the configured training ``iterations`` or any T >= 1 at
+test time. One iteration moves information at most 1 + 2 * blocks cells (its receptive field grows by that much).
+
+Parameters (h = max(w // 2, 1)):  9 C w  +  9 (w + C) w (recall; 9 w w without)  +  blocks * 2 * 9 w w
++  9 w h  +  9 h.
+
+The iterative-module interface (``models.base.IterativeNetModel.recipe_loss`` and the probes use it):
+``__call__(inputs, iterations=None, detach_before=None, return_states=False)``; ``detach_before`` (None or an
+int32 n in [0, T], may be traced) stops the gradient through the states of iterations 1..n, so the parameters get
+gradient only through iterations n+1..T; ``return_states=True`` returns (outputs, states [T, B, S, S, w]).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mesabench.models import base
+
+MAX_ITERATIONS = 1024
+MAX_WIDTH = 512
+MAX_BLOCKS = 8
+
+
+_INIT = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+"""PyTorch's default convolution init (uniform, variance 1 / (3 fan_in)), as the published networks used: smaller
+than flax's lecun_normal, which makes the unnormalized recurrence blow up over many iterations."""
+
+
+def _conv(features: int, name: str) -> nn.Conv:
+  return nn.Conv(features, (3, 3), padding="SAME", use_bias=False, kernel_init=_INIT, name=name)
+
+
+class _Step(nn.Module):
+  """One iteration: recall conv, residual blocks, optional detach, and the head on the new state."""
+  width: int
+  blocks: int
+  recall: bool
+  keep_states: bool
+
+  @nn.compact
+  def __call__(self, carry, x, detach_before):
+    h, t = carry
+    u = _conv(self.width, "recall")(jnp.concatenate([h, x], axis=-1) if self.recall else h)
+    for i in range(self.blocks):
+      z = nn.relu(_conv(self.width, f"block{i}_a")(u))
+      u = nn.relu(u + _conv(self.width, f"block{i}_b")(z))
+    t = t + 1
+    if detach_before is not None:
+      u = jnp.where(t <= detach_before, jax.lax.stop_gradient(u), u)
+    half = max(self.width // 2, 1)
+    logit = _conv(1, "head_b")(nn.relu(_conv(half, "head_a")(u)))
+    return (u, t), (logit.reshape(logit.shape[0], -1), u if self.keep_states else None)
+
+
+class RecurrentConvNet(nn.Module):
+  """Inputs [B, S, S, C] -> per-cell logits of every iteration, [T, B, S * S] (see the module docstring)."""
+  width: int
+  blocks: int
+  iterations: int
+  recall: bool = True
+
+  @nn.compact
+  def __call__(self, inputs, iterations=None, detach_before=None, return_states=False):
+    if inputs.ndim != 4:
+      raise ValueError(f"inputs must be [B, S, S, C] grids, got shape {inputs.shape}")
+    t = self.iterations if iterations is None else iterations
+    x = inputs.astype(jnp.float32)
+    h0 = nn.relu(_conv(self.width, "project")(x))
+    loop = nn.scan(_Step, variable_broadcast="params", split_rngs={"params": False},
+                   in_axes=(nn.broadcast, nn.broadcast), length=t)
+    step = loop(self.width, self.blocks, self.recall, return_states, name="step")
+    _, (out, hs) = step((h0, jnp.int32(0)), x, detach_before)
+    return (out, hs) if return_states else out
+
+
+@dataclasses.dataclass(frozen=True)
+class RecurrentConv(base.IterativeNetModel):
+  """Config: width (1..512, default 32), blocks (residual blocks per iteration, 1..8, default 2 as published),
+  iterations (training T, 1..1024, default 20), recall (default True), loss_on ("last" default, or "all"), head,
+  bins (unused by the cells head; kept so every net takes the same head options)."""
+
+  max_iterations = MAX_ITERATIONS
+  shares_weights_across_positions = True
+  supports_recipe = True
+
+  def module(self):
+    o = self.options
+    return RecurrentConvNet(width=o["width"], blocks=o["blocks"], iterations=o["iterations"], recall=o["recall"])
+
+  def predicted_param_count(self) -> int:
+    """The parameter count of the module docstring's formula."""
+    o = self.options
+    c, w, h = int(self.spec.input_shape[-1]), o["width"], max(o["width"] // 2, 1)
+    return 9 * c * w + 9 * (w + c if o["recall"] else w) * w + o["blocks"] * 2 * 9 * w * w + 9 * w * h + 9 * h
+
+
+def make(spec, **config) -> RecurrentConv:
+  if len(spec.input_shape) != 3:
+    raise ValueError(f"spec.input_shape must be a grid (S, S, C) for recurrent_conv, got {spec.input_shape}")
+  recall = config.get("recall", True)
+  if not isinstance(recall, bool):
+    raise ValueError(f"recall must be True or False, got {recall!r}")
+  filled = {"width": base.check_int("width", config.get("width", 32), 1, MAX_WIDTH),
+            "blocks": base.check_int("blocks", config.get("blocks", 2), 1, MAX_BLOCKS),
+            "iterations": base.check_int("iterations", config.get("iterations", 20), 1, MAX_ITERATIONS),
+            "recall": recall,
+            "loss_on": base.check_choice("loss_on", config.get("loss_on", "last"), ("all", "last")),
+            **base.head_defaults(spec, config)}
+  return RecurrentConv("recurrent_conv", spec, base.finish_config("recurrent_conv", config, filled))
+
+
+base.register("recurrent_conv", make)

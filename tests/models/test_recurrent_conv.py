@@ -1,0 +1,197 @@
+"""recurrent_conv: shapes, the parameter-count formula, any grid size, weight sharing across cells, the
+iterative-module interface (detach_before, return_states), and the "cells" head against numpy."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mesabench import models
+from mesabench.models import base
+from mesabench.tasks.core import Spec
+
+
+def maze_spec(size: int, channels: int = 6) -> Spec:
+  return Spec("Maze-v0", (size, size, channels), "bits", "cells", task_params=(("size", size),))
+
+
+def grids(seed: int, batch: int, size: int, channels: int = 6) -> jax.Array:
+  return (jax.random.uniform(jax.random.key(seed), (batch, size, size, channels)) > 0.5).astype(jnp.float32)
+
+
+@pytest.mark.parametrize("width,blocks,recall,channels", [(8, 1, True, 6), (5, 2, False, 6), (1, 1, True, 3),
+                                                          (12, 3, True, 2)])
+def test_param_count_matches_the_formula(width, blocks, recall, channels):
+  m = models.make("recurrent_conv", maze_spec(5, channels), width=width, blocks=blocks, recall=recall, iterations=2)
+  params = m.init(jax.random.key(0))
+  c, w, h = channels, width, max(width // 2, 1)
+  hand = 9 * c * w + 9 * ((w + c) if recall else w) * w + blocks * 2 * 9 * w * w + 9 * w * h + 9 * h
+  assert m.param_count(params) == hand == m.predicted_param_count()
+
+
+def test_shapes_any_size_and_any_iterations():
+  m = models.make("recurrent_conv", maze_spec(4), width=6, blocks=1, iterations=3)
+  params = m.init(jax.random.key(0))
+  assert m.outputs(params, grids(0, 2, 4)).shape == (3, 2, 16)
+  assert m.predict(params, grids(0, 2, 4)).shape == (2, 4, 4)
+  assert m.predict_iterations(params, grids(1, 3, 9), 7).shape == (7, 3, 9, 9)
+  out, states = m.outputs(params, grids(0, 2, 4), iterations=5, return_states=True)
+  assert out.shape == (5, 2, 16) and states.shape == (5, 2, 4, 4, 6)
+  assert m.states(params, grids(0, 2, 4), 4).shape == (4, 2, 4, 4, 6)
+  # The prediction is the thresholded logit, reshaped.
+  np.testing.assert_array_equal(np.asarray(m.predict_iterations(params, grids(0, 2, 4), 5)),
+                                (np.asarray(out) > 0).astype(np.int32).reshape(5, 2, 4, 4))
+  # The first iterations do not depend on how many follow.
+  np.testing.assert_allclose(np.asarray(m.outputs(params, grids(0, 2, 4), iterations=2)), np.asarray(out[:2]),
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_weights_are_shared_across_cells():
+  """Translating the input translates the output exactly (away from the grid's zero-padded border, which the
+  receptive field of 1 + 3 * 2 + 2 cells per side does not reach here)."""
+  m = models.make("recurrent_conv", maze_spec(6), width=4, blocks=1, iterations=2)
+  assert m.shares_weights_across_positions
+  params = m.init(jax.random.key(1))
+  small = grids(2, 1, 6)
+  big = jnp.zeros((1, 30, 30, 6)).at[:, 12:18, 12:18].set(small)
+  shifted = jnp.zeros((1, 30, 30, 6)).at[:, 13:19, 11:17].set(small)
+  a = np.asarray(m.outputs(params, big)).reshape(2, 30, 30)
+  b = np.asarray(m.outputs(params, shifted)).reshape(2, 30, 30)
+  np.testing.assert_allclose(a[:, 10:20, 10:20], b[:, 11:21, 9:19], rtol=1e-5, atol=1e-6)
+  assert np.abs(a[:, 10:20, 10:20]).max() > 0
+
+
+def test_detach_before_stops_gradients_through_early_iterations():
+  """With the state after n iterations detached, the loss at iteration n + k has the gradient of running only k
+  iterations from that (constant) state; the projection conv, used only before iteration 1, gets none."""
+  spec = maze_spec(4)
+  m = models.make("recurrent_conv", spec, width=4, blocks=1, iterations=6)
+  params = m.init(jax.random.key(3))
+  x = grids(4, 2, 4)
+  target = {"path": (grids(5, 2, 4, 1)[..., 0] > 0).astype(jnp.int32)}
+
+  def loss(p, n, at):
+    out = m.outputs(p, x, iterations=6, detach_before=n)
+    return jnp.mean(base.head_loss(spec, m.head, m.bins, out[at], target))
+
+  g_full = jax.grad(loss)(params, None, 5)
+  g0 = jax.grad(loss)(params, jnp.int32(0), 5)
+  for a, b in zip(jax.tree_util.tree_leaves(g_full), jax.tree_util.tree_leaves(g0)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)  # n = 0 detaches nothing
+  g3 = jax.grad(loss)(params, jnp.int32(3), 4)  # the loss at iteration 5 (index 4)
+  assert float(jnp.abs(g3["project"]["kernel"]).max()) == 0.0
+  assert float(jnp.abs(g_full["project"]["kernel"]).max()) > 0.0
+  # Reference: gradient of 2 more iterations from the state after 3, treated as a constant.
+  _, states = m.outputs(params, x, iterations=3, return_states=True)
+  h3 = jax.lax.stop_gradient(states[-1])
+
+  def two_more(p):  # iterations 4 and 5 from the constant state h3; the loss at iteration 5
+    h = h3
+    for _ in range(2):
+      h, logit = _step(p, h, x, m.options)
+    return jnp.mean(base.head_loss(spec, m.head, m.bins, logit, target))
+  g_ref = jax.grad(two_more)(params)
+  for path in (("step", "recall", "kernel"), ("step", "block0_a", "kernel"), ("step", "head_a", "kernel"),
+               ("project", "kernel")):
+    a, b = g3, g_ref
+    for k in path:
+      a, b = a[k], b[k]
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-7)
+  # The loss at an iteration <= n reaches only the head.
+  g_early = jax.grad(loss)(params, jnp.int32(3), 2)
+  assert float(jnp.abs(g_early["step"]["recall"]["kernel"]).max()) == 0.0
+  assert float(jnp.abs(g_early["step"]["head_a"]["kernel"]).max()) > 0.0
+
+
+def _conv(x, k):
+  return jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _step(p, h, x, options):
+  """One iteration written out by hand from the module docstring (an independent reference)."""
+  s = p["step"]
+  u = _conv(jnp.concatenate([h, x], axis=-1) if options["recall"] else h, s["recall"]["kernel"])
+  for i in range(options["blocks"]):
+    z = jax.nn.relu(_conv(u, s[f"block{i}_a"]["kernel"]))
+    u = jax.nn.relu(u + _conv(z, s[f"block{i}_b"]["kernel"]))
+  logit = _conv(jax.nn.relu(_conv(u, s["head_a"]["kernel"])), s["head_b"]["kernel"])
+  return u, logit.reshape(logit.shape[0], -1)
+
+
+def test_forward_equals_the_hand_written_recurrence():
+  m = models.make("recurrent_conv", maze_spec(5), width=6, blocks=2, iterations=4)
+  params = m.init(jax.random.key(7))
+  x = grids(8, 3, 5)
+  h = jax.nn.relu(_conv(x, params["project"]["kernel"]))
+  ref = []
+  for _ in range(4):
+    h, logit = _step(params, h, x, m.options)
+    ref.append(logit)
+  np.testing.assert_allclose(np.asarray(m.outputs(params, x)), np.asarray(jnp.stack(ref)), rtol=1e-4, atol=1e-5)
+
+
+def test_cells_head_loss_against_numpy_bce():
+  spec = maze_spec(3)
+  rng = np.random.default_rng(0)
+  out = rng.normal(size=(4, 9)).astype(np.float32) * 3
+  path = (rng.random((4, 3, 3)) > 0.6).astype(np.int32)
+  got = np.asarray(base.head_loss(spec, "classes", 64, jnp.asarray(out), {"path": jnp.asarray(path)}))
+  o, y = out.astype(np.float64), path.reshape(4, 9).astype(np.float64)
+  p = 1 / (1 + np.exp(-o))
+  want = np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p)), axis=1)
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  assert base.head_size(spec, "classes", 64) == 9
+  pred = np.asarray(base.head_predict(spec, "classes", 64, jnp.asarray(out)))
+  np.testing.assert_array_equal(pred, (out > 0).astype(np.int32).reshape(4, 3, 3))
+  # A bigger grid through the same head: S = isqrt(H).
+  assert base.head_predict(spec, "classes", 64, jnp.zeros((2, 5, 36))).shape == (2, 5, 6, 6)
+  with pytest.raises(ValueError, match="square"):
+    base.head_predict(spec, "classes", 64, jnp.zeros((2, 10)))
+
+
+def test_mlp_answers_a_cells_task_with_a_weight_per_cell():
+  m = models.make("mlp", maze_spec(4), width=8, depth=1)
+  params = m.init(jax.random.key(0))
+  assert m.predict(params, grids(0, 3, 4)).shape == (3, 4, 4)
+  assert not m.shares_weights_across_positions
+
+
+@pytest.mark.parametrize("config,name", [({"width": 0}, "width"), ({"width": 513}, "width"),
+                                         ({"iterations": 0}, "iterations"), ({"blocks": 0}, "blocks"),
+                                         ({"recall": 1}, "recall"), ({"loss_on": "first"}, "loss_on"),
+                                         ({"depth": 3}, "depth")])
+def test_bad_config_names_the_parameter(config, name):
+  with pytest.raises(ValueError, match=name):
+    models.make("recurrent_conv", maze_spec(5), **config)
+
+
+def test_needs_a_grid_spec():
+  with pytest.raises(ValueError, match="input_shape"):
+    models.make("recurrent_conv", Spec("X", (10,), "bits", "cells"))
+
+
+def test_recipe_trains_on_a_maze_batch():
+  """A few recipe steps (progressive loss, random T) lower the loss on a fixed batch; iterations < 1 and alpha
+  outside [0, 1] are refused."""
+  import optax
+  spec = maze_spec(4)
+  m = models.make("recurrent_conv", spec, width=8, blocks=1, iterations=4)
+  params = m.init(jax.random.key(0))
+  x = grids(1, 16, 4)
+  y = {"path": (grids(2, 16, 4, 1)[..., 0] > 0).astype(jnp.int32)}
+  tx = optax.adam(1e-2)
+  state = tx.init(params)
+
+  @jax.jit
+  def step(p, s, i):
+    loss, g = jax.value_and_grad(m.recipe_loss)(p, x, y, jax.random.key(i), 0.5, 2, 4)
+    u, s = tx.update(g, s, p)
+    return optax.apply_updates(p, u), s, loss
+
+  first = float(m.loss(params, x, y))
+  for i in range(30):
+    params, state, _ = step(params, state, i)
+  assert float(m.loss(params, x, y)) < first
+  with pytest.raises(ValueError, match="progressive_alpha"):
+    m.recipe_loss(params, x, y, jax.random.key(0), 1.5, 1, 4)
+  with pytest.raises(ValueError, match="iterations"):
+    m.predict_iterations(params, x, 0)
