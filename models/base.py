@@ -181,6 +181,10 @@ class Model:
 
   trainable = True
   iterative = False
+  accepts_any_input_shape = False
+  """True when the model runs on inputs of another shape than ``spec.input_shape`` (a convolution over a grid of
+  any size); False for models whose parameters or stored rows have the training shape. ``answers_larger`` needs it
+  when the larger split's inputs have another shape (Maze-v0)."""
   shares_weights_across_positions = False
   """True when every weight applies to every input position (token-wise embeddings and blocks), so inputs that
   set positions constant in training (ModSearch's high bits on ``task.larger()``) reach only trained weights.
@@ -336,9 +340,12 @@ def head_defaults(spec: Spec, config: dict[str, Any]) -> dict[str, Any]:
 def answers_larger(model: Model, task: Any) -> bool:
   """Whether ``model`` can answer ``task.larger()`` by construction: the task has a larger split and, when that
   split needs weights shared across input positions (``task.larger_requires_shared_weights()``), the model has
-  them. False means the harness reports the split as "not applicable", never a number."""
+  them, and, when the larger inputs have another shape, the model accepts any input shape. False means the harness
+  reports the split as "not applicable", never a number."""
   if task.larger() is None:
     return False
+  if tuple(task.larger().spec.input_shape) != tuple(task.spec.input_shape) and not model.accepts_any_input_shape:
+    return False  # e.g. a 2S x 2S maze for a model whose parameters or stored rows have the S x S shape
   return not task.larger_requires_shared_weights() or model.shares_weights_across_positions
 
 

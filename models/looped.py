@@ -155,6 +155,7 @@ class LoopedTransformer(base.IterativeNetModel):
   max_iterations = MAX_ITERATIONS
   supports_recipe = True
   shares_weights_across_positions = True  # token-wise Dense layers, attention and fixed position features
+  accepts_any_input_shape = True
 
   def module(self):
     o = self.options

@@ -97,6 +97,7 @@ class RecurrentConv(base.IterativeNetModel):
 
   max_iterations = MAX_ITERATIONS
   shares_weights_across_positions = True
+  accepts_any_input_shape = True
   supports_recipe = True
 
   def module(self):

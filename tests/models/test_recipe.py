@@ -132,3 +132,11 @@ def test_looped_transformer_answers_larger_modsearch():
   assert looped.positions(7, 6).shape == (7, 6)
   with pytest.raises(ValueError, match="width"):
     models.make("looped_transformer", task.spec, width=10, heads=4)
+
+
+def test_larger_maze_is_answered_only_by_models_that_take_any_grid():
+  task = tasks.make("Maze-v0", size=4)
+  assert task.larger().spec.input_shape != task.spec.input_shape
+  assert models.base.answers_larger(models.make("recurrent_conv", task.spec, width=4, blocks=1, iterations=2), task)
+  for mid in ("lookup", "mlp"):  # stored S x S rows / a weight per cell: not applicable, never a crash
+    assert not models.base.answers_larger(models.make(mid, task.spec), task)
