@@ -19,8 +19,13 @@ from absl import flags
 from mesabench.harness import cli
 from mesabench.harness import maze_study
 from mesabench.harness import provenance
+from mesabench.harness import searchers
 from mesabench.harness import suite
 
+_PART = flags.DEFINE_enum("part", "maze", ["maze"] + sorted(searchers.PARTS),
+                          "Which part: maze (recurrent_conv on Maze-v0, the study with probes and pictures) or a "
+                          "task part of harness.searchers.PARTS (polymax: looped; modsearch: looped_transformer), "
+                          "each beside its control and ground truth.")
 _PRESET = flags.DEFINE_enum("preset", "default", sorted(maze_study.PRESETS), "Study size: default (<= 20 min on "
                             "2 CPU cores) or smoke (seconds; learns nothing).")
 _SEEDS = flags.DEFINE_list("seeds", None, "Seeds, >= 2 distinct integers in [0, 2**31) (default: the preset's).")
@@ -35,6 +40,8 @@ def main(argv):
   if _RESUME.value and _OVERWRITE.value:
     raise cli.UsageError("--resume and --overwrite: give at most one")
   seeds = cli.split_list("seeds", _SEEDS.value, int, "integers in [0, 2**31)")
+  if _PART.value != "maze":
+    return _run_part(seeds)
   preset = maze_study.check_preset(_PRESET.value)
   if seeds is not None:
     preset["seeds"] = seeds
@@ -52,6 +59,22 @@ def main(argv):
   for line in maze_study.summary_lines(doc):
     print(line)
   print(f"wrote {out}")
+
+
+def _run_part(seeds):
+  if seeds is not None and (len(set(seeds)) != len(seeds) or any(not 0 <= x < 2**31 for x in seeds)):
+    raise cli.UsageError(f"--seeds must be distinct integers in [0, 2**31), got {seeds}")
+  out = cli.check_output_path("out", _OUT.value, exists_ok=_OVERWRITE.value, suffix=".json")
+  stem = out[:-5]
+  for suffix in ("_curves.png", "_leaderboard.json"):
+    cli.check_output_path("out", stem + suffix, exists_ok=_OVERWRITE.value)
+  if _RESUME.value:
+    raise cli.UsageError("--resume applies to --part=maze only; give --overwrite to replace a task part's result")
+  command = provenance.command_line("mesabench.benchmarks.searchers")
+  result = searchers.run_part(searchers.PARTS[_PART.value], seeds=tuple(seeds or (0, 1, 2)), command=command)
+  doc = searchers.part_document(result, command)
+  for path in searchers.write_part(doc, [m.entry for m in result.models], out):
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

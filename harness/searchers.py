@@ -223,3 +223,59 @@ def run_part(part: Part, seeds: Sequence[int] = (0, 1, 2), *, command: str | Non
     log(f"  {part.name} {label}: held-out loss {held:.4g}, verdicts {res.verdicts} "
         f"({time.perf_counter() - t1:.0f}s)")
   return PartResult(part, tuple(int(s) for s in seeds), out, time.perf_counter() - t0)
+
+
+PART_SCHEMA_VERSION = "mesabench.searchers_part/1"
+
+
+def part_document(result: PartResult, command: str) -> dict[str, Any]:
+  """The JSON document of a part: schema, the part's config and every model's curves and verdicts, the command,
+  the environment (entries carry their own)."""
+  return {"schema_version": PART_SCHEMA_VERSION, **result.to_json(), "command": command,
+          "environment": provenance.environment()}
+
+
+def plot_part(doc: Mapping[str, Any], path: str) -> str:
+  """Loss against test-time iterations (log2 x) for each iterative model of a part document, one panel per split,
+  with the bootstrap band; the dashed line is the training T; the legend gives the slope per doubling beyond T."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  iterative = [m for m in doc["models"] if m["curves"]]
+  splits = list(iterative[0]["curves"]) if iterative else []
+  fig, axes = plt.subplots(1, max(len(splits), 1), figsize=(4.2 * max(len(splits), 1), 3.6), squeeze=False)
+  for ax, split in zip(axes[0], splits):
+    for m in iterative:
+      c = m["curves"][split]
+      label = m["label"]
+      if c["slope"] is not None:
+        label += f": {c['slope']:+.2g}/doubling [{c['slope_ci'][0]:+.2g}, {c['slope_ci'][1]:+.2g}]"
+      line, = ax.plot(c["iterations"], c["mean"], marker="o", ms=3, label=label)
+      ax.fill_between(c["iterations"], [lo for lo, _ in c["ci"]], [hi for _, hi in c["ci"]],
+                      color=line.get_color(), alpha=0.2)
+    ax.axvline(doc["training_t"], color="gray", ls="--", lw=1)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_title(split, fontsize=9)
+    ax.set_xlabel("test iterations (dashed: training T)")
+    ax.set_ylabel("mean loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
+  fig.suptitle(f"searchers, part {doc['part']['name']}: {doc['part']['task']['id']}, mean over seeds "
+               f"{doc['seeds']} (band: 95% two-level bootstrap)", fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
+def write_part(doc: dict[str, Any], entries: Sequence[dict[str, Any]], out: str) -> list[str]:
+  """Writes a part's document to ``out`` (atomic), its entries to ``<stem>_leaderboard.json`` (validated) and the
+  compute-curve picture to ``<stem>_curves.png``; returns the paths."""
+  stem = out[:-5] if out.endswith(".json") else out
+  lb = {"schema_version": leaderboard.SCHEMA_VERSION,
+        "suite": {"config": doc["part"], "command": doc["command"]}, "environment": doc["environment"],
+        "entries": list(entries)}
+  paths = [provenance.write_json(out, doc), leaderboard.write(stem + "_leaderboard.json", lb)]
+  paths.append(plot_part(doc, stem + "_curves.png"))
+  return paths
