@@ -57,10 +57,21 @@ above that, with log2 T from the closed-form eigenvalue product in float64 (its 
 one bit of margin). Extrapolation: ``larger()`` = Maze(2 * size) (None above MAX_SIZE): a different input shape,
 answerable only by a model with weights shared across cells (``larger_requires_shared_weights()``).
 
-Measured (CPU, jax 0.10.2; 4,096 draws per size): fraction of "hard"; greedy exact_match on hard / easy / all:
+Measured (CPU, jax 0.10.2; ``sample(key(0), 4096)`` per size; chance = one ``chance_predictions`` draw):
 
-  size   hard     greedy hard   easy    all       mean path_length
-  HARD_TABLE
+  size  hard    greedy exact_match    greedy loss    chance loss    mean          mean junctions
+        frac    hard   easy   all     hard   easy    hard   easy    path_length   hard   easy
+     4  0.183   0.332  0.681  0.617   0.359  0.122   0.277  0.237     5.2         2.8    1.8
+     7  0.219   0.048  0.420  0.338   0.316  0.113   0.211  0.171     9.9         7.2    3.7
+     9  0.261   0.011  0.324  0.242   0.271  0.098   0.173  0.144    13.4         9.9    4.8
+    12  0.307   0.002  0.226  0.157   0.217  0.080   0.141  0.117    19.1        14.5    6.5
+    16  0.363   0.000  0.138  0.088   0.169  0.065   0.113  0.097    27.4        20.7    8.9
+    32  0.449   0.000  0.043  0.023   0.094  0.036   0.067  0.058    63.7        46.9   18.6
+
+Hard is harder for the heuristic by both measures (exact match 0.05 against 0.42 at size 7; loss 2.8x). Note that
+the per-cell loss does not order answers the way exact match does: a greedy walk that turns wrong marks a long
+dead end, so greedy's mean loss is WORSE than chance's (0.32 against 0.21 on hard at size 7) while its exact match
+is 17x chance's; compare models on exact_match, and read loss as "cells wrong", not as closeness to a solution.
 """
 from __future__ import annotations
 
@@ -85,8 +96,9 @@ DC = (0, 1, 0, -1)
 CHANNELS = ("open_north", "open_east", "open_south", "open_west", "start", "goal")
 HARD_PATH_FACTOR = 2
 """Stratum "hard": path_length >= HARD_PATH_FACTOR * size cells."""
-EXACT_TREE_COUNT_MAX = 12
-"""Largest size whose spanning-tree count ``space_size`` computes exactly (integer determinant); a lower bound above."""
+EXACT_TREE_COUNT_MAX = 16
+"""Largest size whose spanning-tree count ``space_size`` computes exactly (an integer determinant of order 255, about a
+second, cached); a lower bound above."""
 UNREACHED = -1
 """Distance of a cell that a (truncated) BFS did not reach."""
 _FAR = 2**30
@@ -473,7 +485,7 @@ class Maze(core.Task):
     return float(math.log2(self.cells - 1))
 
   def table_bits(self) -> float:
-    """space_size * answer_bits() (inf when that exceeds the float64 range, from size 27 on)."""
+    """space_size * answer_bits() (inf when that exceeds the float64 range, from size 26 on)."""
     try:
       return float(self.space_size) * self.answer_bits()
     except OverflowError:
