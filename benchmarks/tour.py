@@ -24,17 +24,10 @@ _SHOW = flags.DEFINE_integer("show", 5, "Instances to print per task.", lower_bo
 
 
 def describe_instance(task: tasks.Task, batch: tasks.Batch, i: int) -> str:
-  """One line: the instance, the oracle's answer and its difficulty features."""
+  """One line: the instance and the oracle's answer (``task.describe``), then its difficulty features."""
   diff = ", ".join(f"{k}={_fmt(v[i])}" for k, v in batch.info["difficulty"].items())
   strata = [name for name, mask in batch.info["strata"].items() if bool(mask[i])]
-  if "n" in batch.info:
-    head = f"n={int(batch.info['n'][i]):>10d}  K={int(batch.info['kmax'][i]):>7d}  ->  k={int(batch.targets['k'][i])}" \
-           f"  (k^2 mod n = {int(batch.targets['r'][i])})"
-  else:
-    c = np.asarray(batch.info["coeffs"][i])
-    poly = " ".join(f"{v:+.4g}x^{j}" for j, v in enumerate(c) if v != 0) or "0"
-    head = f"P(x) = {poly}  ->  argmax x={float(batch.targets['x'][i]):.6f}, max={float(batch.targets['value'][i]):.6g}"
-  return f"{head}\n      difficulty: {diff}; strata: {strata or ['-']}"
+  return f"{task.describe(batch, i)}\n      difficulty: {diff}; strata: {strata or ['-']}"
 
 
 def _fmt(v):

@@ -177,6 +177,14 @@ class Task:
     """Mean log2 of the number of answers the success metric tells apart, per instance."""
     raise NotImplementedError
 
+  def describe(self, batch: Batch, i: int) -> str:
+    """One readable line for instance ``i`` of ``batch``: the instance and the oracle's answer (tasks override it
+    with their own notation; the default names the answer's shape and sum)."""
+    answer = np.asarray(batch.targets[self.answer_key][i])
+    if answer.ndim == 0:
+      return f"{self.answer_key} = {answer.item()}"
+    return f"{self.answer_key}: array {answer.shape}, sum {answer.sum().item()}"
+
   def decode(self, inputs: jax.Array) -> dict[str, jax.Array]:
     """The instances behind model inputs [B, *spec.input_shape], as the arrays ``info`` holds ("n", "coeffs")."""
     raise NotImplementedError

@@ -224,6 +224,11 @@ class ModSearch(core.Task):
     batch = self.sample(jax.random.key(0) if key is None else key, size)
     return float(np.mean(np.log2(np.asarray(batch.info["kmax"], np.float64) + 1.0)))
 
+  def describe(self, batch, i: int) -> str:
+    """n, the bound K, the answer k and k^2 mod n."""
+    return (f"n={int(batch.info['n'][i]):>10d}  K={int(batch.info['kmax'][i]):>7d}  ->  k={int(batch.targets['k'][i])}"
+            f"  (k^2 mod n = {int(batch.targets['r'][i])})")
+
   def decode(self, inputs: jax.Array) -> dict[str, jax.Array]:
     """{"n": int32 [B]} from inputs [B, width] (bits, LSB first)."""
     return {"n": from_bits(inputs)}

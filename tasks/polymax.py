@@ -292,6 +292,13 @@ class PolyMax(core.Task):
     del key, size
     return float(math.log2(1.0 / (2.0 * HIT_RADIUS)))
 
+  def describe(self, batch, i: int) -> str:
+    """P(x) in ascending powers, its argmax and its maximum."""
+    c = np.asarray(batch.info["coeffs"][i])
+    poly = " ".join(f"{v:+.4g}x^{j}" for j, v in enumerate(c) if v != 0) or "0"
+    return (f"P(x) = {poly}  ->  argmax x={float(batch.targets['x'][i]):.6f}, "
+            f"max={float(batch.targets['value'][i]):.6g}")
+
   def decode(self, inputs: jax.Array) -> dict[str, jax.Array]:
     """{"coeffs": float32 [B, max_degree + 1]} from inputs (float or sign-magnitude binary fixed point)."""
     if self.encoding == "float":
