@@ -5,20 +5,25 @@ this process's local devices):
 
 - ``runs``: the leading (runs) axis of ``harness.train.train_runs``' vmapped state and data is split across the
   devices of this axis (``NamedSharding(mesh, PartitionSpec("runs"))``); each device trains its runs with no
-  communication, so a run's numbers do not depend on how many devices share the sweep (bit for bit, tested on 1, 2
-  and 8 forced CPU devices).
+  communication, so a run's numbers depend on the device count only through float32 rounding: XLA:CPU compiles the
+  partitioned program, and batched dots of different per-device run counts, with different rounding. Measured:
+  5 toy mlp runs on 2 and 8 forced CPU devices are equal bit for bit (tested), and within 1e-5 relative of the
+  unsharded program after 24 steps (there the gradients are equal bit for bit and the AdamW update differs by a
+  few ulp); the default mlp's 16 seeds are equal bit for bit on 4 and 8 devices, and within 1e-7 absolute on 2 and
+  on 1 (results/harness_bench.json, "scaling").
 - ``data``: each step's minibatch of a run is split across the devices of this axis and the gradients (and the
   loss) are averaged with ``lax.pmean`` inside ``jax.shard_map``; parameters and optimizer state are replicated.
   The mean of equal-sized shard means is the batch mean, but float sums are reordered, so results agree with one
-  device within a tolerance (tests: relative 1e-4 on the learning curve), not bit for bit. Needs the model's loss
+  device within a tolerance, not bit for bit (tests: first loss within 1e-5 relative; after 24 steps within 5e-3,
+  measured 6e-4, as Adam's normalized updates amplify the reordering). Needs the model's loss
   to be a mean over the batch's examples (every zoo model's is) and ``batch_size`` divisible by the axis size.
 
 Padding. When the number of runs R is not a multiple of the ``runs`` axis size D, the runs are padded to
 ``padded_runs(R, D)`` by repeating the last run (its data, keys and initial state), and the copies' results are
 dropped after training: they cost compute, never numbers. Every device also gets at least two runs: XLA:CPU
 rewrites a batch-of-one dot as a plain dot, whose sums are ordered differently, so a device with a single run
-would not reproduce the one-device sweep bit for bit (measured: a one-run vmap differs from the same run in a
-sweep in the last ulp).
+would give other numbers than a device with several (measured: a one-run vmap differs from the same run in a
+sweep in the last ulp); with two or more everywhere, every sharded device count gives the same numbers.
 
 Defaults. ``--devices=1`` (the default of every sweep binary) builds no mesh: the sweep runs exactly as before
 this module existed. ``--devices=all`` uses every local device on the ``runs`` axis; ``--mesh=runs:4,data:2``
@@ -247,7 +252,7 @@ def define_flags(processes: bool = True) -> dict[str, Any]:
   from absl import flags  # pylint: disable=g-import-not-at-top
   out = {
       "devices": flags.DEFINE_string("devices", "1", "Local devices for each sweep's runs: an integer or 'all' "
-                                     "(runs split across them, bit for bit; default 1: one device, as before)."),
+                                     "(runs split across them; default 1: one device, as before)."),
       "mesh": flags.DEFINE_string("mesh", None, "Mesh shape 'runs:R,data:D' (data > 1: each batch split across D "
                                   "devices, gradients averaged); default: every device on runs."),
   }
