@@ -315,6 +315,10 @@ def run_suite(config: dict[str, Any], out: str, *, resume: bool = False, command
       leaderboard.write(out, doc)
       for path in shards:
         os.remove(path)
+      try:
+        os.rmdir(os.path.dirname(shards[0]))
+      except OSError:  # not empty: something else was left there
+        pass
     distributed.barrier("mesabench-suite-merged")
   log(f"suite: {len(order)} entries in {out} ({time.perf_counter() - start:.1f}s)")
   return doc

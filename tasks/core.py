@@ -31,7 +31,7 @@ COMPILE_BYTES = 2**28
 def memory_limit_bytes() -> int:
   """Bytes a task batch may take on this machine: the default device's memory limit when jax reports one (GPU,
   TPU), else the host's physical memory (CPU)."""
-  stats = jax.devices()[0].memory_stats() or {}
+  stats = jax.local_devices()[0].memory_stats() or {}  # local: in a multi-process job devices()[0] may not be ours
   if stats.get("bytes_limit"):
     return int(stats["bytes_limit"])
   return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
