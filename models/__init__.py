@@ -1,5 +1,6 @@
-"""The model zoo: trained networks (mlp, transformer, looped, memory, recurrent_conv) and ground truth (memorizers:
-lookup, lookup_instance; heuristics: heuristic; searchers: search).
+"""The model zoo: trained networks (mlp, transformer, looped, looped_transformer, memory, recurrent_conv,
+causal_transformer, and the set models of ``setwise``) and ground truth (memorizers: lookup, lookup_instance;
+heuristics: heuristic; searchers: search).
 
     model = mesabench.models.make("looped", task.spec, width=64, iterations=8)
     params = model.init(jax.random.key(0))
@@ -13,5 +14,5 @@ from mesabench.models import heuristics, looped, memorizers, memory, mlp  # regi
 from mesabench.models import recurrent_conv, searchers, setwise, transformer  # registers the zoo
 from mesabench.models import causal_transformer  # registers the zoo (per-position regression)
 
-__all__ = ["Model", "base", "heuristics", "looped", "make", "memorizers", "memory", "mlp", "recurrent_conv",
-           "register", "registered", "searchers", "setwise", "transformer"]
+__all__ = ["Model", "base", "causal_transformer", "heuristics", "looped", "make", "memorizers", "memory", "mlp",
+           "recurrent_conv", "register", "registered", "searchers", "setwise", "transformer"]
