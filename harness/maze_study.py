@@ -69,11 +69,11 @@ MODEL_ID = "recurrent_conv"
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {
         "size": 5, "larger_sizes": [7, 10, 14],
-        "model": {"width": 16, "blocks": 1, "iterations": 8},
-        "train": {"steps": 1200, "batch_size": 16, "learning_rate": 4e-3, "progressive_alpha": 0.5,
-                  "iterations_range": [4, 8], "eval_size": 128, "stratum_size": 128, "curve_points": 6,
-                  "fresh_size": 16384},
-        "seeds": [0, 1, 2], "multiple": 8, "eval_size": 96, "classify_examples": 192, "lookup_pool": 2048,
+        "model": {"width": 16, "blocks": 1, "iterations": 20},
+        "train": {"steps": 1500, "batch_size": 16, "learning_rate": 3e-3, "progressive_alpha": 0.5,
+                  "iterations_range": [10, 20], "eval_size": 128, "stratum_size": 128, "curve_points": 6,
+                  "fresh_size": 32768},
+        "seeds": [0, 1, 2], "multiple": 8, "eval_size": 256, "classify_examples": 192, "lookup_pool": 2048,
         "bfs_budgets": [2, 8, 32], "probe_mazes": 64, "probe_sizes": [5, 10], "scales": [1, 2, 3],
         "probe_resamples": 100, "picture_mazes": 3, "picture_size": 7},
     "smoke": {
@@ -85,11 +85,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "bfs_budgets": [2, 8], "probe_mazes": 16, "probe_sizes": [4], "scales": [1, 2],
         "probe_resamples": 10, "picture_mazes": 2, "picture_size": 6},
 }
-"""The study's presets. "default": width 16, one residual block, training T = 8 (T ~ U{4..8} per step), alpha 0.5,
-1,200 steps of 16 mazes per seed from a stream of 16,384 fresh 5x5 mazes; tested up to 8 T = 64 iterations on 5, 7,
-10 and 14 cells per side. Chosen by small pilots within the CPU budget (one seed, 1,500 steps of 32 mazes, T ~ U{4..8}:
-Maze-v0 5x5 with alpha 1: exact match 0.81 at T = 8, 0.34 on 7x7, 0.06 on 10x10, each worse at 8 T; a pilot on 7x7
-mazes did not finish in time). "smoke": a quick check that everything runs (it learns nothing)."""
+"""The study's presets. "default": width 16, one residual block, training T = 20 (T ~ U{10..20} per step), alpha
+0.5, 1,500 steps of 16 mazes per seed from a stream of 32,768 fresh 5x5 mazes; tested up to 8 T = 160 iterations on
+5, 7, 10 and 14 cells per side. Chosen by small pilots within the CPU budget (one seed each): T ~ U{4..8}, 1,200
+steps: exact match 0.76 at T = 8 on 5x5 and 0.34 on 7x7, both WORSE at 8 T (the study's first committed run);
+T ~ U{10..20}, 1,500 steps: 0.91 on 5x5 and 0.41 on 7x7 at T = 20, held (5x5) or improved (7x7: 0.49) up to 8 T;
+10x10 stays at 0.12. A pilot on 7x7 mazes did not finish in time. "smoke": a quick check that everything runs (it learns nothing)."""
 
 PUBLISHED = {
     "source": "Bansal et al. 2022 (arXiv:2202.05826) and github.com/aks2203/deep-thinking (config/problem/mazes.yaml, "
