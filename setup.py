@@ -40,6 +40,7 @@ setuptools.setup(
         "optax>=0.2.5,<0.3",
         "chex>=0.1.90,<0.2",
         "numpy>=1.26,<3",
+        "scipy>=1.11,<2",  # tested: 1.17 (also a dependency of jax); harness.reproduce's t intervals
         "absl-py>=2.1,<3",
         "matplotlib>=3.8,<4",
         "jsonschema>=4.20,<5",  # tested: 4.26
