@@ -127,12 +127,7 @@ def neighbours(size: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------- generator
 
 
-def _mix32(x):
-  x = x ^ (x >> 16)
-  x = x * jnp.uint32(0x85EBCA6B)
-  x = x ^ (x >> 13)
-  x = x * jnp.uint32(0xC2B2AE35)
-  return x ^ (x >> 16)
+_mix32 = core._mix32  # the 32-bit murmur3 finalizer the other tasks' keyed permutations use
 
 
 def wilson(seeds, size: int):
