@@ -157,10 +157,6 @@ def _curve_splits(task, splits) -> dict[str, list]:
   return {k: v for k, v in out.items() if all(b is not None for b in v)}
 
 
-def _larger_task(task):
-  return task.larger()
-
-
 def run_model(part: Part, task, model, config: train.TrainConfig, label: str, seeds: Sequence[int],
               command: str, *, classify_seed: int = 0, keep_params: bool = False) -> ModelResult:
   """Trains (or fits) ``model`` on ``part``'s pools for every seed (one vmapped jit), builds its entry, its
@@ -181,16 +177,14 @@ def run_model(part: Part, task, model, config: train.TrainConfig, label: str, se
     t = part.training_t()
     ladder = test_time.ladder(t, part.factor)
     for name, batches in _curve_splits(task, splits).items():
-      split_task = _larger_task(task) if name == "larger" else task
+      split_task = task.larger() if name == "larger" else task
       n = min(b.size for b in batches)
       batches = [b.take(np.arange(n)) for b in batches]
       curves[name] = test_time.compute_curve(split_task, model, stacked, batches, ladder, t, name,
                                              success_metric=task.success_metric, seed=classify_seed)
   classifications = []
   for i, r in enumerate(results):
-    pool = None if data.fresh else data.pools[i]
-    if data.fresh:  # held-out instances avoid the seed's stream, as the harness's held-out split does
-      pool = data.pools[i]
+    pool = data.pools[i]  # held-out instances avoid the seed's pool (or fresh stream), as the harness's split does
     classifications.append(detect.classify(
         task, detect.entry_predict(model, r.params), seed=classify_seed + i, pool=pool,
         num_examples=part.num_examples, iterations=ladder, larger=zoo.base.answers_larger(model, task)))
