@@ -267,6 +267,14 @@ class NetModel(Model):
     return head_predict(self.spec, self.head, self.bins, out)
 
 
+def detach(h, t, detach_before):
+  """The iterative-module interface's detach: ``h`` (a pytree) with its gradient stopped when iteration ``t``
+  (1-based, may be traced) is <= ``detach_before`` (None: unchanged)."""
+  if detach_before is None:
+    return h
+  return jax.tree_util.tree_map(lambda a: jnp.where(t <= detach_before, jax.lax.stop_gradient(a), a), h)
+
+
 class IterativeNetModel(NetModel):
   """A network that predicts after every iteration (``looped``, ``memory``); T is chosen at test time.
 

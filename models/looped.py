@@ -42,13 +42,6 @@ from mesabench.models import base
 MAX_ITERATIONS = 1024
 
 
-def detach(h, t, detach_before):
-  """``h`` with its gradient stopped when iteration ``t`` (1-based) is <= ``detach_before`` (None: unchanged)."""
-  if detach_before is None:
-    return h
-  return jax.tree_util.tree_map(lambda a: jnp.where(t <= detach_before, jax.lax.stop_gradient(a), a), h)
-
-
 class _Block(nn.Module):
   width: int
   recall: bool
@@ -59,7 +52,7 @@ class _Block(nn.Module):
     z = nn.gelu(nn.Dense(self.width, name="mix")(jnp.concatenate([h, e], axis=-1) if self.recall else h))
     h = nn.LayerNorm(name="norm")(h + nn.Dense(self.width, name="update")(z))
     t = t + 1
-    h = detach(h, t, detach_before)
+    h = base.detach(h, t, detach_before)
     return (h, t), h
 
 
@@ -107,7 +100,7 @@ class _TokenBlock(nn.Module):
     m = nn.LayerNorm(name="ln_mlp")(h)
     h = h + nn.Dense(self.width, name="mlp_out")(nn.gelu(nn.Dense(self.mlp_ratio * self.width, name="mlp_in")(m)))
     t = t + 1
-    h = detach(h, t, detach_before)
+    h = base.detach(h, t, detach_before)
     return (h, t), h
 
 

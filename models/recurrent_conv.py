@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from mesabench.models import base
@@ -61,8 +60,7 @@ class _Step(nn.Module):
       z = nn.relu(_conv(self.width, f"block{i}_a")(u))
       u = nn.relu(u + _conv(self.width, f"block{i}_b")(z))
     t = t + 1
-    if detach_before is not None:
-      u = jnp.where(t <= detach_before, jax.lax.stop_gradient(u), u)
+    u = base.detach(u, t, detach_before)
     half = max(self.width // 2, 1)
     logit = _conv(1, "head_b")(nn.relu(_conv(half, "head_a")(u)))
     return (u, t), (logit.reshape(logit.shape[0], -1), u if self.keep_states else None)
