@@ -1,9 +1,11 @@
 r"""Issue 13's trained-searchers study on Maze-v0: recurrent_conv trained with the recurrent-network recipe on small
 mazes; test-time compute curves on larger mazes, classify verdicts beside the ground truth, linear probes of its
-hidden state, pictures and leaderboard entries.
+hidden state, pictures and leaderboard entries; with --part=polymax|modsearch, the same for a looped model on that
+task (curves, classify, probes of its state against the task's search), beside its control and ground truth.
 
     python -m mesabench.benchmarks.searchers                        # default preset -> runs/searchers.json
     python -m mesabench.benchmarks.searchers --preset=smoke --out=/tmp/s.json
+    python -m mesabench.benchmarks.searchers --preset=dt_blocks --out=runs/searchers_dt_blocks.json   # baseline
     python -m mesabench.benchmarks.searchers --out=results/searchers.json --overwrite   # the committed copy
 
 Beside --out it writes <stem>_curves.png, <stem>_probes.png, <stem>_mazes.png, <stem>_leaderboard.json and the
@@ -26,8 +28,9 @@ _PART = flags.DEFINE_enum("part", "maze", ["maze"] + sorted(searchers.PARTS),
                           "Which part: maze (recurrent_conv on Maze-v0, the study with probes and pictures) or a "
                           "task part of harness.searchers.PARTS (polymax: looped; modsearch: looped_transformer), "
                           "each beside its control and ground truth.")
-_PRESET = flags.DEFINE_enum("preset", "default", sorted(maze_study.PRESETS), "Study size: default (<= 20 min on "
-                            "2 CPU cores) or smoke (seconds; learns nothing).")
+_PRESET = flags.DEFINE_enum("preset", "default", sorted(maze_study.PRESETS), "Maze study preset: default (the "
+                            "cellular-automaton step, <= 20 min on 2 CPU cores), dt_blocks (the deep-thinking block "
+                            "layout, the baseline beside it) or smoke (seconds; learns nothing).")
 _SEEDS = flags.DEFINE_list("seeds", None, "Seeds, >= 2 distinct integers in [0, 2**31) (default: the preset's).")
 _OUT = flags.DEFINE_string("out", os.path.join(suite.DEFAULT_RUNS_DIR, "searchers.json"),
                            "Result JSON to write (a .json path); pictures and the leaderboard go beside it.")

@@ -5,12 +5,26 @@ this process's local devices):
 
 - ``runs``: the leading (runs) axis of ``harness.train.train_runs``' vmapped state and data is split across the
   devices of this axis (``NamedSharding(mesh, PartitionSpec("runs"))``); each device trains its runs with no
-  communication, so a run's numbers depend on the device count only through float32 rounding: XLA:CPU compiles the
-  partitioned program, and batched dots of different per-device run counts, with different rounding. Measured:
-  5 toy mlp runs on 2 and 8 forced CPU devices are equal bit for bit (tested), and within 1e-5 relative of the
-  unsharded program after 24 steps (there the gradients are equal bit for bit and the AdamW update differs by a
-  few ulp); the default mlp's 16 seeds are equal bit for bit on 4 and 8 devices, and within 1e-7 absolute on 2 and
-  on 1 (results/harness_bench.json, "scaling").
+  communication. A run's numbers are the same bit for bit on every sharded device count (tested: 2 and 8 forced
+  CPU devices, 3 and 2 runs per device), and on one device they do not depend on the sweep's size (tested: 2 runs
+  alone equal their rows of a 5-run sweep). Three XLA:CPU behaviours shape this:
+  * YNNPACK fusions. XLA:CPU hands an elementwise or reduce fusion of at least 4,096 elements to YNNPACK, which
+    sums in another order than XLA's own loops; a vmapped sweep's fusions cross that size at some number of runs
+    per device (an [8, 128] per-run sum: at 4 runs), so a run's last ulp depended on the sweep's size and on the
+    device count (measured: 5 toy mlp runs on 1 device against 3 and 2 per device). ``compiler_options`` switches
+    those fusions off for the sweep programs (``xla_cpu_experimental_ynn_fusion_type`` empty, per jit, nothing
+    else in the process affected); with it, 2, 3, 4, ..., 64 runs per device sum in the same order.
+  * Batch of one. XLA rewrites a one-run vmap (a batch-of-one dot or reduce) as the plain op, with other rounding.
+    So every device gets at least two runs (padding below), and a sweep of ONE run is never sharded: it trains on
+    one device, as without a mesh, whatever --devices says (tested: 1 and 8 devices equal).
+  * The partitioned program. With a mesh XLA compiles the SPMD-partitioned module, whose simplifier leaves
+    x / broadcast(per-run scalar) as a division, while the unpartitioned one-device module rewrites it as
+    x * broadcast(1 / scalar) (found in the HLO pass dumps; it is in AdamW's bias corrections, the gradient clip
+    and softmax; a plain-SGD mlp is equal bit for bit, AdamW's and a transformer's are not). So the sharded sweep
+    agrees with the unsharded one-device sweep within float32 rounding, not bit for bit: measured, a few ulp
+    after 24 steps (5 toy mlp runs: at most 6e-8 in the parameters; results/harness_bench.json "scaling"). Running
+    each device's shard through the one-device program instead (one executable per device) is bit-identical
+    (measured), but it gives up XLA's partitioner and compiles once per device; not done.
 - ``data``: each step's minibatch of a run is split across the devices of this axis and the gradients (and the
   loss) are averaged with ``lax.pmean`` inside ``jax.shard_map``; parameters and optimizer state are replicated.
   The mean of equal-sized shard means is the batch mean, but float sums are reordered, so results agree with one
@@ -20,10 +34,8 @@ this process's local devices):
 
 Padding. When the number of runs R is not a multiple of the ``runs`` axis size D, the runs are padded to
 ``padded_runs(R, D)`` by repeating the last run (its data, keys and initial state), and the copies' results are
-dropped after training: they cost compute, never numbers. Every device also gets at least two runs: XLA:CPU
-rewrites a batch-of-one dot as a plain dot, whose sums are ordered differently, so a device with a single run
-would give other numbers than a device with several (measured: a one-run vmap differs from the same run in a
-sweep in the last ulp); with two or more everywhere, every sharded device count gives the same numbers.
+dropped after training: they cost compute, never numbers. Every device also gets at least two runs (the batch of
+one above).
 
 Defaults. ``--devices=1`` (the default of every sweep binary) builds no mesh: the sweep runs exactly as before
 this module existed. ``--devices=all`` uses every local device on the ``runs`` axis; ``--mesh=runs:4,data:2``
@@ -132,6 +144,27 @@ def current_mesh() -> Mesh | None:
 def axis_size(mesh: Mesh | None, axis: str) -> int:
   """Size of ``axis`` ("runs" or "data") of ``mesh``; 1 for no mesh."""
   return 1 if mesh is None else int(mesh.shape[axis])
+
+
+_NO_YNN = {"xla_cpu_experimental_ynn_fusion_type": ""}
+_OPTIONS: dict[str, dict[str, str]] = {}
+
+
+def compiler_options() -> dict[str, str]:
+  """XLA options for the sweep programs (``jax.jit(..., compiler_options=...)``): on the CPU backend, YNNPACK
+  fusions off, so that a run's numbers do not depend on how many runs share its device (module docstring); {} on
+  other backends, or when this XLA does not know the option (checked once by compiling a one-line program)."""
+  backend = jax.default_backend()
+  if backend not in _OPTIONS:
+    opts: dict[str, str] = {}
+    if backend == "cpu":
+      try:
+        jax.jit(lambda x: x + 1, compiler_options=_NO_YNN).lower(jax.numpy.float32(0)).compile()
+        opts = dict(_NO_YNN)
+      except Exception:  # noqa: BLE001  (an XLA without the option: keep its defaults; tests catch the drift)
+        opts = {}
+    _OPTIONS[backend] = opts
+  return dict(_OPTIONS[backend])
 
 
 def padded_runs(runs: int, devices: int) -> int:

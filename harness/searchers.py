@@ -16,8 +16,14 @@ What a part measures, per model (the recipe model, its control, the ground truth
     1 .. 8x the training T, with a CI over seeds and instances and the slope beyond T;
   * ``detect.classify`` per seed on inputs outside the seed's pool, probing the same ladder (a test-time compute
     knob beyond training T) for iterative models, and the model's own knob (none) for the rest.
-The Maze part and the probes of what the model computes inside are added by the study binary
-(``benchmarks/searchers.py``) through the same ``Part`` / ``run_part``.
+  * probes (``probe_part``, section 4 of the issue): linear probes from the recipe model's hidden state after each
+    ladder iteration to the variables of the task's known search, with the same network at random initialization
+    and shuffled labels as controls (``PART_PROBES``):
+      - PolyMax: the grid search at budget c * t (c points per iteration): its best x so far and P at it, and
+        the answer (argmax, max) itself;
+      - ModSearch: the seed loop of the compiled recurrent cell after c * t steps: i, i^2 mod n, the best k so
+        far and its residue, and the answer (k*, r*).
+The Maze part (several sizes, maze variables, pictures) is ``harness/maze_study.py``.
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ from mesabench import models as zoo
 from mesabench import tasks as task_registry
 from mesabench.harness import detect
 from mesabench.harness import leaderboard
+from mesabench.harness import probes as probes_lib
 from mesabench.harness import provenance
 from mesabench.harness import test_time
 from mesabench.harness import train
@@ -109,6 +116,162 @@ PARTS: dict[str, Part] = {
 """The PolyMax and ModSearch parts (issue 13, section 3). The Maze part is defined by the study binary."""
 
 
+# ------------------------------------------------------------------------------------------------- probes
+
+
+def _horner(coeffs: np.ndarray, x: np.ndarray) -> np.ndarray:
+  """P(x) in float64 for coefficients [N, D + 1] (ascending powers) at x [..., N]."""
+  out = np.zeros_like(x, np.float64)
+  for j in range(coeffs.shape[-1] - 1, -1, -1):
+    out = out * x + coeffs[:, j]
+  return out
+
+
+def polymax_variables(task, batch, iterations: Sequence[int], scale: int) -> dict[str, np.ndarray]:
+  """The grid search's variables after iteration t at ``scale`` points per iteration ([K, N] float64): best_x, the
+  best grid point of a budget clip(scale * t) grid (``task.search("grid", ...)``), and best_value = P(best_x)."""
+  lo, hi = task.search_budget_range("grid")
+  coeffs = np.asarray(batch.info["coeffs"], np.float64)
+  xs = [np.asarray(task.search("grid", int(min(max(scale * t, lo), hi)), batch.inputs), np.float64)
+        for t in iterations]
+  best_x = np.stack(xs)
+  return {"best_x": best_x, "best_value": _horner(coeffs, best_x)}
+
+
+def polymax_answer(task, batch) -> dict[str, np.ndarray]:
+  return {"answer_x": np.asarray(batch.targets["x"], np.float64),
+          "answer_value": np.asarray(batch.targets["value"], np.float64)}
+
+
+def modsearch_variables(task, batch, iterations: Sequence[int], scale: int) -> dict[str, np.ndarray]:
+  """The compiled recurrent cell's state after scale * t steps of its loop i = 1 .. K ([K', N] float64): i
+  (clipped at K = kmax(n)), i^2 mod n, the best k so far (``task.search("seed", ...)``, the same loop) and its
+  residue best_r."""
+  n = np.asarray(batch.info["n"], np.int64)
+  big_k = np.asarray(batch.info["kmax"], np.int64)
+  lo, hi = task.search_budget_range("seed")
+  out: dict[str, list] = {"i": [], "i_sq_mod_n": [], "best_k": [], "best_r": []}
+  for t in iterations:
+    steps = int(min(max(scale * t, lo), hi))
+    i = np.minimum(steps, big_k)
+    k = np.asarray(task.search("seed", steps, batch.inputs), np.int64)
+    out["i"].append(i)
+    out["i_sq_mod_n"].append((i * i) % n)
+    out["best_k"].append(k)
+    out["best_r"].append((k * k) % n)
+  return {name: np.stack(v).astype(np.float64) for name, v in out.items()}
+
+
+def modsearch_answer(task, batch) -> dict[str, np.ndarray]:
+  n = np.asarray(batch.info["n"], np.int64)
+  k = np.asarray(batch.targets["k"], np.int64)
+  return {"answer_k": k.astype(np.float64), "answer_r": ((k * k) % n).astype(np.float64)}
+
+
+PART_PROBES: dict[str, tuple[Callable, Callable, tuple[int, ...]]] = {
+    "PolyMax-v0": (polymax_variables, polymax_answer, (1, 4, 16)),
+    "ModSearch-v0": (modsearch_variables, modsearch_answer, (16, 64, 256)),
+}
+"""Per task id: the search's variables per iteration, the answer's variables, and the scales c (algorithm steps per
+network iteration) tried; the best-fitting scale is reported per variable."""
+
+
+def _flat_states(model, params, inputs, iterations: Sequence[int]) -> np.ndarray:
+  """[K, N, F]: the hidden state after each of ``iterations`` (1-based), positions concatenated per example."""
+  top = max(iterations)
+  states = np.asarray(jax.jit(lambda p, x: model.states(p, x, top))(params, inputs))
+  states = states[np.asarray(iterations) - 1]
+  return states.reshape(states.shape[0], states.shape[1], -1)
+
+
+def probe_part(part: Part, task, model, params_per_seed: Sequence[Any], seeds: Sequence[int],
+               pools: Sequence[Any] | None, *, num_examples: int = 512, num_resamples: int = 100,
+               log: Callable[[str], None] = lambda s: None) -> dict[str, Any] | None:
+  """Linear probes (``harness.probes``, real-valued: R^2) from the recipe model's states at the ladder iterations
+  to ``PART_PROBES[task id]``'s variables, on ``num_examples`` held-out instances per seed (outside the seed's
+  pool), beside the same network at random initialization and shuffled labels; None for a part without probes or
+  a model that does not expose its states. Per variable: per seed the curve, and the mean over seeds per
+  iteration (trained, random_init, shuffled); the search variables at each scale c, with the best scale named."""
+  if task.task_id not in PART_PROBES or not getattr(model, "supports_recipe", False):
+    return None
+  variables, answer, scales = PART_PROBES[task.task_id]
+  its = list(test_time.ladder(part.training_t(), part.factor))
+  by_seed: dict[str, dict[str, Any]] = {}
+  for i, (seed, params) in enumerate(zip(seeds, params_per_seed)):
+    key = jax.random.fold_in(jax.random.key(int(seed)), 5000)
+    pool = None if pools is None else pools[i]
+    batch = task.sample(key, num_examples) if pool is None else task.sample_outside(key, num_examples, pool)
+    feats = _flat_states(model, params, batch.inputs, its)
+    ctrl = _flat_states(model, model.init(jax.random.fold_in(jax.random.key(int(seed)), 3000)), batch.inputs, its)
+    kw = {"seed": int(seed), "num_resamples": num_resamples, "control_states": ctrl, "iterations": its}
+    curves: dict[str, Any] = {}
+    for c in scales:
+      for name, lab in variables(task, batch, its, c).items():
+        curves[f"{name}@c={c}"] = probes_lib.probe_curve(feats, lab, "real", **kw).to_json()
+    for name, lab in answer(task, batch).items():
+      curves[name] = probes_lib.probe_curve(feats, lab, "real", **kw).to_json()
+    by_seed[str(seed)] = curves
+    log(f"  probes {part.name} seed {seed}: {len(curves)} variables x {len(its)} iterations")
+  summary: dict[str, Any] = {}
+  for name in next(iter(by_seed.values())):
+    rows = {"trained": [], "random_init": [], "shuffled": []}
+    for curves in by_seed.values():
+      cur = curves[name]
+      rows["trained"].append([r["score"] for r in cur["trained"]])
+      rows["random_init"].append([r["score"] for r in cur["control"]])
+      rows["shuffled"].append([r["shuffled"] for r in cur["trained"]])
+    summary[name] = {}
+    for which, v in rows.items():
+      arr = np.asarray([[np.nan if x is None else x for x in row] for row in v], np.float64)
+      with np.errstate(all="ignore"):
+        per_it = np.nanmean(arr, axis=0)
+      summary[name][which] = [None if not np.isfinite(x) else float(x) for x in per_it]
+      fin = per_it[np.isfinite(per_it)]
+      summary[name][which + "_mean"] = float(fin.mean()) if fin.size else None
+  best = {}
+  for base_name in {n.split("@")[0] for n in summary if "@" in n}:
+    cands = [(summary[n]["trained_mean"], n) for n in summary
+             if n.split("@")[0] == base_name and summary[n]["trained_mean"] is not None]
+    if cands:
+      best[base_name] = max(cands)[1]
+  return {"iterations": its, "num_examples": num_examples, "scales": list(scales), "kind": "real (R^2)",
+          "seeds": by_seed, "summary": summary, "best_scale": best}
+
+
+def plot_probes(doc: Mapping[str, Any], path: str) -> str:
+  """One panel per probed variable (search variables at their best scale, then the answer): held-out R^2 per
+  iteration, trained vs random init vs shuffled labels, mean over seeds."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  pr = doc["probes"]
+  names = sorted(pr["best_scale"].values()) + sorted(n for n in pr["summary"] if "@" not in n)
+  fig, axes = plt.subplots(1, len(names), figsize=(3.1 * len(names), 3.0), squeeze=False)
+  for ax, name in zip(axes[0], names):
+    for which, style in (("trained", "-o"), ("random_init", "--"), ("shuffled", ":")):
+      vals = [np.nan if v is None else v for v in pr["summary"][name][which]]
+      ax.plot(pr["iterations"], vals, style, ms=3, label=which)
+    ax.axvline(doc["training_t"], color="gray", ls="--", lw=1)
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(-0.2, 1.02)
+    ax.set_title(name, fontsize=8)
+    ax.set_xlabel("iteration", fontsize=7)
+    ax.set_ylabel("held-out R^2", fontsize=7)
+    ax.grid(alpha=0.3)
+  axes[0, 0].legend(fontsize=6)
+  fig.suptitle(f"searchers, part {doc['part']['name']}: linear probes from the recipe model's state (mean over "
+               f"seeds {doc['seeds']}; dashed: training T)", fontsize=9)
+  return _save(fig, path)
+
+
+def _save(fig, path: str) -> str:
+  import matplotlib.pyplot as plt
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
 @dataclasses.dataclass
 class ModelResult:
   """One model of a part: its label ("looped+recipe", "looped control", "lookup", ...), its leaderboard entry,
@@ -136,6 +299,7 @@ class PartResult:
   seeds: tuple[int, ...]
   models: list[ModelResult]
   seconds: float
+  probes: dict[str, Any] | None = None
 
   def model(self, label: str) -> ModelResult:
     return next(m for m in self.models if m.label == label)
@@ -144,7 +308,7 @@ class PartResult:
     return {"part": dataclasses.asdict(self.part), "seeds": list(self.seeds), "seconds": self.seconds,
             "training_t": self.part.training_t(), "ladder": list(test_time.ladder(self.part.training_t(),
                                                                                    self.part.factor)),
-            "models": [m.to_json() for m in self.models]}
+            "models": [m.to_json() for m in self.models], "probes": self.probes}
 
 
 def _curve_splits(task, splits) -> dict[str, list]:
@@ -194,8 +358,10 @@ def run_model(part: Part, task, model, config: train.TrainConfig, label: str, se
 
 
 def run_part(part: Part, seeds: Sequence[int] = (0, 1, 2), *, command: str | None = None,
-             log: Callable[[str], None] | None = None, keep_params: bool = False) -> PartResult:
-  """Trains and measures every model of ``part`` (module docstring); deterministic given the seeds."""
+             log: Callable[[str], None] | None = None, keep_params: bool = False, probes: bool = True,
+             probe_examples: int = 512) -> PartResult:
+  """Trains and measures every model of ``part`` (module docstring); deterministic given the seeds. probes: run
+  ``probe_part`` on the recipe model (``probe_examples`` held-out instances per seed)."""
   log = log or (lambda s: print(s, file=sys.stderr, flush=True))
   command = command or provenance.command_line("mesabench.benchmarks.searchers")
   t0 = time.perf_counter()
@@ -209,14 +375,22 @@ def run_part(part: Part, seeds: Sequence[int] = (0, 1, 2), *, command: str | Non
   for gt in part.ground_truth:
     jobs.append((gt["id"], zoo.make(gt["id"], task.spec, **gt["config"]), base_cfg))
   out = []
-  for label, m, cfg in tqdm.tqdm(jobs, desc=f"searchers:{part.name}", unit="model", file=sys.stderr):
+  probed = None
+  for j, (label, m, cfg) in enumerate(tqdm.tqdm(jobs, desc=f"searchers:{part.name}", unit="model", file=sys.stderr)):
     t1 = time.perf_counter()
-    res = run_model(part, task, m, cfg, label, seeds, command, keep_params=keep_params)
-    out.append(res)
+    res = run_model(part, task, m, cfg, label, seeds, command, keep_params=keep_params or (probes and j == 0))
     held = res.entry["results"]["splits"].get("heldout", {}).get("loss", {}).get("mean")
     log(f"  {part.name} {label}: held-out loss {held:.4g}, verdicts {res.verdicts} "
         f"({time.perf_counter() - t1:.0f}s)")
-  return PartResult(part, tuple(int(s) for s in seeds), out, time.perf_counter() - t0)
+    if probes and j == 0:
+      runs = [train.Run(int(x), part.pool_size) for x in seeds]
+      pools = train.prepare_data(task, runs, cfg).pools if part.pool_size is not None else None
+      per_seed = [jax.tree_util.tree_map(lambda a, i=i: a[i], res.params) for i in range(len(seeds))]
+      probed = probe_part(part, task, m, per_seed, seeds, pools, num_examples=probe_examples, log=log)
+      if not keep_params:
+        res.params = None
+    out.append(res)
+  return PartResult(part, tuple(int(s) for s in seeds), out, time.perf_counter() - t0, probed)
 
 
 PART_SCHEMA_VERSION = "mesabench.searchers_part/1"
@@ -257,10 +431,7 @@ def plot_part(doc: Mapping[str, Any], path: str) -> str:
     ax.legend(fontsize=6)
   fig.suptitle(f"searchers, part {doc['part']['name']}: {doc['part']['task']['id']}, mean over seeds "
                f"{doc['seeds']} (band: 95% two-level bootstrap)", fontsize=9)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return _save(fig, path)
 
 
 def write_part(doc: dict[str, Any], entries: Sequence[dict[str, Any]], out: str) -> list[str]:
@@ -272,4 +443,6 @@ def write_part(doc: dict[str, Any], entries: Sequence[dict[str, Any]], out: str)
         "entries": list(entries)}
   paths = [provenance.write_json(out, doc), leaderboard.write(stem + "_leaderboard.json", lb)]
   paths.append(plot_part(doc, stem + "_curves.png"))
+  if doc.get("probes"):
+    paths.append(plot_probes(doc, stem + "_probes.png"))
   return paths

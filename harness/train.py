@@ -25,8 +25,11 @@ whole training loop is one ``jax.lax.fori_loop`` inside one jit (vmapped over ru
 steps it from one learning-curve point to the next (log-spaced steps, one compile for all).
 
 Devices. ``train_runs(mesh=...)`` (or a ``harness.distributed.use_mesh`` block) lays the runs axis out over a
-device mesh: runs split across devices bit for bit, and/or each batch split over a ``data`` axis (gradients
-averaged; equal within float tolerance); see ``harness.distributed``. No mesh (the default): one device.
+device mesh (the same numbers on every sharded device count; within float32 rounding of the one-device program),
+and/or each batch split over a ``data`` axis (gradients averaged; equal within float tolerance); see
+``harness.distributed``. No mesh (the default): one device. Every sweep program is compiled with
+``distributed.compiler_options()`` (on CPU: no YNNPACK fusions), so that a run's numbers do not depend on how many
+other runs share its sweep.
 
 Checkpoints. ``train_runs(checkpoint=harness.checkpoints.TrainCheckpointer(dir, every))`` saves the training state
 every ``every`` steps and at the end and, when the folder already holds a checkpoint of the same call, continues
@@ -295,13 +298,14 @@ def _runner(model: model_base.Model, config: TrainConfig, fresh: bool, mesh=None
     return jax.lax.fori_loop(start, stop, body, state)
 
   fn = jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None, None))
+  opts = distributed.compiler_options()
   if mesh is None:
-    fn = jax.jit(fn)
+    fn = jax.jit(fn, compiler_options=opts)
   else:
     spec, rep = jax.sharding.PartitionSpec(distributed.RUNS), jax.sharding.PartitionSpec()
     fn = jax.shard_map(fn, mesh=mesh, in_specs=(spec,) * 5 + (rep, rep), out_specs=spec)
     runs_s, rep_s = distributed.runs_sharding(mesh), distributed.replicated(mesh)
-    fn = jax.jit(fn, in_shardings=(runs_s,) * 5 + (rep_s, rep_s), out_shardings=runs_s)
+    fn = jax.jit(fn, in_shardings=(runs_s,) * 5 + (rep_s, rep_s), out_shardings=runs_s, compiler_options=opts)
   _CACHE[key] = (fn, tx)
   return fn, tx
 
@@ -309,7 +313,8 @@ def _runner(model: model_base.Model, config: TrainConfig, fresh: bool, mesh=None
 def _init_and_fit(model, runs, data):
   key = ("init", model)
   if key not in _CACHE:
-    _CACHE[key] = jax.jit(jax.vmap(lambda k, x, y: model.fit(model.init(k), x, y)))
+    _CACHE[key] = jax.jit(jax.vmap(lambda k, x, y: model.fit(model.init(k), x, y)),
+                          compiler_options=distributed.compiler_options())
   keys = jnp.stack([_keys(r.seed)["init"] for r in runs])
   return _CACHE[key](keys, data.inputs, data.targets)
 
@@ -321,7 +326,7 @@ def _predictor(model, iterations: int | None = None):
       f = lambda p, x: model.predict(p, x)
     else:
       f = lambda p, x: model.predict_iterations(p, x, iterations)
-    _CACHE[key] = jax.jit(jax.vmap(f))
+    _CACHE[key] = jax.jit(jax.vmap(f), compiler_options=distributed.compiler_options())
   return _CACHE[key]
 
 
@@ -362,6 +367,8 @@ def train_runs(task: task_core.Task, model: model_base.Model, runs: Sequence[Run
     timing["train_s"] = time.perf_counter() - t0
     return Trained(params, div, curve, timing)
   mesh = distributed.current_mesh() if mesh is None else mesh
+  if r == 1 and distributed.axis_size(mesh, distributed.DATA) == 1:
+    mesh = None  # one run is never split over devices (harness.distributed: the batch of one)
   dsize = distributed.axis_size(mesh, distributed.DATA)
   if config.batch_size % dsize:
     raise ValueError(f"batch_size must be divisible by the mesh's data axis ({dsize} devices), got "

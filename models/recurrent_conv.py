@@ -1,21 +1,28 @@
 """``recurrent_conv``: the deep-thinking "recall" network (Bansal et al. 2022) for grid tasks, scaled to the CPU.
 
 Inputs [B, S, S, C] (a grid of cells with C feature channels, e.g. Maze-v0's walls, start and goal). Every layer
-is a 3x3 convolution with zero padding and no bias (as published), so every weight applies to every cell and the
-same parameters run on a grid of any size:
+is a convolution with zero padding (3x3; the residual blocks' kernel k is ``block_kernel``, 3 as published or 1),
+without bias as published unless ``bias`` is set, so every weight applies to every cell and the same parameters
+run on a grid of any size:
 
     h_0 = relu(conv_{C->w}(x))                                                      (projection)
     u = conv_{w+C->w}([h_{t-1}, x])   (recall: the raw input re-injected;  without recall: conv_{w->w}(h_{t-1}))
-    u = relu(u + conv_{w->w}(relu(conv_{w->w}(u))))    repeated ``blocks`` times     (residual blocks)
+    u = relu(u + convk_{w->w}(relu(convk_{w->w}(u))))    repeated ``blocks`` times  (residual blocks, k x k)
     h_t = u                                                  t = 1 .. T (the same weights every iteration)
     out_t = conv_{w/2->1}(relu(conv_{w->w/2}(h_t)))           one logit per cell, flattened to [B, S * S]
+
+With ``block_kernel=1`` an iteration is a neural cellular automaton (Mordvintsev et al. 2020): one 3x3 look at the
+neighbours and a per-cell update, so the state of a cell after an iteration depends on its 3x3 neighbourhood only
+and a rule learned on small grids sees, in every cell away from the border, the same local situations a larger
+grid has. With 3x3 blocks one iteration reaches 1 + 2 * blocks cells, so on a 5x5 training grid every cell's
+neighbourhood touches the border (the results in harness/maze_study.py compare the two).
 
 The module returns the head outputs of every iteration, [T, B, S * S] (the "cells" head of ``models.base``
 thresholds them at 0 and reshapes to [..., S, S]); T is the configured training ``iterations`` or any T >= 1 at
 test time. One iteration moves information at most 1 + 2 * blocks cells (its receptive field grows by that much).
 
-Parameters (h = max(w // 2, 1)):  9 C w  +  9 (w + C) w (recall; 9 w w without)  +  blocks * 2 * 9 w w
-+  9 w h  +  9 h.
+Parameters (h = max(w // 2, 1)):  9 C w  +  9 (w + C) w (recall; 9 w w without)  +  blocks * 2 * k^2 w w
++  9 w h  +  9 h, and with ``bias`` (2 + 2 blocks) w + h + 1 more.
 
 The iterative-module interface (``models.base.IterativeNetModel.recipe_loss`` and the probes use it):
 ``__call__(inputs, iterations=None, detach_before=None, return_states=False)``; ``detach_before`` (None or an
@@ -41,8 +48,8 @@ _INIT = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
 than flax's lecun_normal, which makes the unnormalized recurrence blow up over many iterations."""
 
 
-def _conv(features: int, name: str) -> nn.Conv:
-  return nn.Conv(features, (3, 3), padding="SAME", use_bias=False, kernel_init=_INIT, name=name)
+def _conv(features: int, name: str, kernel: int = 3, bias: bool = False) -> nn.Conv:
+  return nn.Conv(features, (kernel, kernel), padding="SAME", use_bias=bias, kernel_init=_INIT, name=name)
 
 
 class _Step(nn.Module):
@@ -51,18 +58,21 @@ class _Step(nn.Module):
   blocks: int
   recall: bool
   keep_states: bool
+  block_kernel: int = 3
+  bias: bool = False
 
   @nn.compact
   def __call__(self, carry, x, detach_before):
     h, t = carry
-    u = _conv(self.width, "recall")(jnp.concatenate([h, x], axis=-1) if self.recall else h)
+    b = self.bias
+    u = _conv(self.width, "recall", 3, b)(jnp.concatenate([h, x], axis=-1) if self.recall else h)
     for i in range(self.blocks):
-      z = nn.relu(_conv(self.width, f"block{i}_a")(u))
-      u = nn.relu(u + _conv(self.width, f"block{i}_b")(z))
+      z = nn.relu(_conv(self.width, f"block{i}_a", self.block_kernel, b)(u))
+      u = nn.relu(u + _conv(self.width, f"block{i}_b", self.block_kernel, b)(z))
     t = t + 1
     u = base.detach(u, t, detach_before)
     half = max(self.width // 2, 1)
-    logit = _conv(1, "head_b")(nn.relu(_conv(half, "head_a")(u)))
+    logit = _conv(1, "head_b", 3, b)(nn.relu(_conv(half, "head_a", 3, b)(u)))
     return (u, t), (logit.reshape(logit.shape[0], -1), u if self.keep_states else None)
 
 
@@ -72,6 +82,8 @@ class RecurrentConvNet(nn.Module):
   blocks: int
   iterations: int
   recall: bool = True
+  block_kernel: int = 3
+  bias: bool = False
 
   @nn.compact
   def __call__(self, inputs, iterations=None, detach_before=None, return_states=False):
@@ -79,10 +91,10 @@ class RecurrentConvNet(nn.Module):
       raise ValueError(f"inputs must be [B, S, S, C] grids, got shape {inputs.shape}")
     t = self.iterations if iterations is None else iterations
     x = inputs.astype(jnp.float32)
-    h0 = nn.relu(_conv(self.width, "project")(x))
+    h0 = nn.relu(_conv(self.width, "project", 3, self.bias)(x))
     loop = nn.scan(_Step, variable_broadcast="params", split_rngs={"params": False},
                    in_axes=(nn.broadcast, nn.broadcast), length=t)
-    step = loop(self.width, self.blocks, self.recall, return_states, name="step")
+    step = loop(self.width, self.blocks, self.recall, return_states, self.block_kernel, self.bias, name="step")
     _, (out, hs) = step((h0, jnp.int32(0)), x, detach_before)
     return (out, hs) if return_states else out
 
@@ -90,7 +102,8 @@ class RecurrentConvNet(nn.Module):
 @dataclasses.dataclass(frozen=True)
 class RecurrentConv(base.IterativeNetModel):
   """Config: width (1..512, default 32), blocks (residual blocks per iteration, 1..8, default 2 as published),
-  iterations (training T, 1..1024, default 20), recall (default True), loss_on ("last" default, or "all"), head,
+  iterations (training T, 1..1024, default 20), recall (default True), block_kernel (3 as published, or 1: a
+  neural cellular automaton step), bias (default False as published), loss_on ("last" default, or "all"), head,
   bins (unused by the cells head; kept so every net takes the same head options)."""
 
   max_iterations = MAX_ITERATIONS
@@ -100,25 +113,37 @@ class RecurrentConv(base.IterativeNetModel):
 
   def module(self):
     o = self.options
-    return RecurrentConvNet(width=o["width"], blocks=o["blocks"], iterations=o["iterations"], recall=o["recall"])
+    return RecurrentConvNet(width=o["width"], blocks=o["blocks"], iterations=o["iterations"], recall=o["recall"],
+                            block_kernel=o["block_kernel"], bias=o["bias"])
 
   def predicted_param_count(self) -> int:
     """The parameter count of the module docstring's formula."""
     o = self.options
     c, w, h = int(self.spec.input_shape[-1]), o["width"], max(o["width"] // 2, 1)
-    return 9 * c * w + 9 * (w + c if o["recall"] else w) * w + o["blocks"] * 2 * 9 * w * w + 9 * w * h + 9 * h
+    k2 = o["block_kernel"] ** 2
+    n = 9 * c * w + 9 * (w + c if o["recall"] else w) * w + o["blocks"] * 2 * k2 * w * w + 9 * w * h + 9 * h
+    return n + ((2 + 2 * o["blocks"]) * w + h + 1 if o["bias"] else 0)
+
+
+def _check_kernel(value) -> int:
+  if isinstance(value, bool) or value not in (1, 3):
+    raise ValueError(f"block_kernel must be 1 or 3, got {value!r}")
+  return int(value)
 
 
 def make(spec, **config) -> RecurrentConv:
   if len(spec.input_shape) != 3:
     raise ValueError(f"spec.input_shape must be a grid (S, S, C) for recurrent_conv, got {spec.input_shape}")
-  recall = config.get("recall", True)
+  recall, bias = config.get("recall", True), config.get("bias", False)
   if not isinstance(recall, bool):
     raise ValueError(f"recall must be True or False, got {recall!r}")
+  if not isinstance(bias, bool):
+    raise ValueError(f"bias must be True or False, got {bias!r}")
   filled = {"width": base.check_int("width", config.get("width", 32), 1, MAX_WIDTH),
             "blocks": base.check_int("blocks", config.get("blocks", 2), 1, MAX_BLOCKS),
             "iterations": base.check_int("iterations", config.get("iterations", 20), 1, MAX_ITERATIONS),
-            "recall": recall,
+            "recall": recall, "bias": bias,
+            "block_kernel": _check_kernel(config.get("block_kernel", 3)),
             "loss_on": base.check_choice("loss_on", config.get("loss_on", "last"), ("all", "last")),
             **base.head_defaults(spec, config)}
   return RecurrentConv("recurrent_conv", spec, base.finish_config("recurrent_conv", config, filled))

@@ -1,8 +1,9 @@
 """Child processes of the device, multi-process and kill/resume tests (run as ``python -m tests.harness.distributed_child``).
 
 Modes:
-  sweep OUT.npz          toy sweeps on 1 device (no mesh) and on meshes runs:2, runs:8, runs:4,data:2 (the parent
-                         sets --xla_force_host_platform_device_count=8 in XLA_FLAGS); saves params and curves.
+  sweep OUT.npz          toy sweeps on 1 device (no mesh) and on meshes runs:2, runs:8, runs:4,data:2, the first two
+                         runs alone on 1 device, and the first run alone on 1 and on 8 devices (the parent sets
+                         --xla_force_host_platform_device_count=8 in XLA_FLAGS); saves params and curves.
   suite OUT.json [--process_id K --num_processes N --port P] [--resume] [--checkpoint_every S] [--pause T]
                          the toy suite below through ``harness.suite.run_suite``; with --pause, prints
                          "CHECKPOINT <step>" after each mid-training save and sleeps T seconds (the parent kills).
@@ -33,10 +34,11 @@ def sweep(out):
   model = models.make("mlp", task.spec, width=8, depth=1)
   runs = [train.Run(s, 32) for s in range(5)]  # 5 runs: padded on 2 and 8 devices
   arrays = {}
-  for name, shape in (("one", None), ("runs2", {"runs": 2}), ("runs8", {"runs": 8}),
-                      ("runs4data2", {"runs": 4, "data": 2})):
+  for name, shape, part in (("one", None, runs), ("runs2", {"runs": 2}, runs), ("runs8", {"runs": 8}, runs),
+                            ("runs4data2", {"runs": 4, "data": 2}, runs), ("first2", None, runs[:2]),
+                            ("lone", None, runs[:1]), ("lone8", {"runs": 8}, runs[:1])):
     mesh = None if shape is None else distributed.make_mesh(shape=shape)
-    trained = train.train_runs(task, model, runs, config, mesh=mesh)
+    trained = train.train_runs(task, model, part, config, mesh=mesh)
     for j, leaf in enumerate(jax.tree_util.tree_leaves(trained.params)):
       arrays[f"{name}/params/{j}"] = np.asarray(leaf)
     arrays[f"{name}/train_loss"] = np.asarray(trained.curve["train_loss"], np.float64)

@@ -78,6 +78,22 @@ def test_pad_leading_repeats_the_last_row():
   np.testing.assert_array_equal(out["b"], [0, 1, 2, 2, 2])
 
 
+def test_sweep_programs_sum_in_one_order_whatever_the_number_of_runs():
+  """With ``compiler_options`` (YNNPACK fusions off on CPU), a per-run sum over an [8, 128] block gives the same
+  float32 bits for 2, 3, 4, 8 and 32 runs in the vmap, and equals the plain left-to-right float32 sum (numpy loop);
+  XLA:CPU's default hands the >= 4,096-element fusions of 4+ runs to YNNPACK, which sums in another order."""
+  opts = distributed.compiler_options()
+  if jax.default_backend() == "cpu":
+    assert opts == {"xla_cpu_experimental_ynn_fusion_type": ""}
+  x = np.random.default_rng(0).standard_normal((32, 8, 128)).astype(np.float32)
+  f = jax.jit(jax.vmap(lambda a: a.sum(0)), compiler_options=opts)
+  seq = x[:2, 0].copy()
+  for i in range(1, 8):
+    seq = (seq + x[:2, i]).astype(np.float32)
+  for r in (2, 3, 4, 8, 32):
+    np.testing.assert_array_equal(np.asarray(f(x[:r]))[:2], seq, err_msg=f"{r} runs")
+
+
 def test_round_robin_shares_cover_every_item_once():
   items = list(range(11))
   shares = [distributed.shard(items, k, 3) for k in range(3)]
@@ -104,19 +120,24 @@ def test_initialize_is_off_by_default_and_checks_explicit_settings(monkeypatch):
 
 @pytest.mark.slow
 def test_sweeps_on_1_2_and_8_devices(tmp_path):
-  """5 runs (padded to 2 per device): split over 2 and over 8 devices, bit for bit the same; against the unsharded
-  one-device program within float32 rounding (XLA:CPU compiles the partitioned module's optimizer update with
-  other rounding: measured at most a few ulp); data parallel (runs:4,data:2): the first loss within 1e-5 relative,
-  after 24 steps within 5e-3 (measured 6e-4: Adam's normalized updates amplify the reordered sums)."""
+  """5 runs (padded to 2 per device): split over 2 and over 8 devices (3 and 2 runs per device), bit for bit the
+  same; the first two runs alone on one device equal their rows of the 5-run sweep (a run's numbers do not depend
+  on the sweep's size: YNNPACK fusions off); one run alone is never sharded (1 and 8 devices equal); against the
+  unsharded one-device program within float32 rounding (XLA's simplifier rewrites x / broadcast(per-run scalar)
+  as x * broadcast(1 / scalar) in the unpartitioned program only: AdamW's bias corrections, the clip, softmax;
+  measured at most a few ulp); data parallel (runs:4,data:2): the first loss within 1e-5 relative, after 24 steps
+  within 5e-3 (measured 6e-4: Adam's normalized updates amplify the reordered sums)."""
   out = str(tmp_path / "sweep.npz")
   _run(["sweep", out], timeout=600, devices=8)
   z = np.load(out)
   keys = [k.split("/", 1)[1] for k in z.files if k.startswith("one/")]
   for k in keys:
     np.testing.assert_array_equal(z["runs2/" + k], z["runs8/" + k], err_msg=k)
-  for k in keys:
+    np.testing.assert_array_equal(z["lone/" + k], z["lone8/" + k], err_msg=k)
     if k.startswith("params"):
+      np.testing.assert_array_equal(z["first2/" + k], z["one/" + k][:2], err_msg=k)
       np.testing.assert_allclose(z["runs2/" + k], z["one/" + k], rtol=1e-5, atol=1e-6, err_msg=k)
+  np.testing.assert_array_equal(z["first2/train_loss"], z["one/train_loss"][:, :2])
   np.testing.assert_array_equal(z["runs2/diverged"], z["one/diverged"])
   np.testing.assert_allclose(z["runs2/train_loss"], z["one/train_loss"], rtol=1e-6)
   np.testing.assert_allclose(z["runs4data2/train_loss"][0], z["one/train_loss"][0], rtol=1e-5)  # step 1

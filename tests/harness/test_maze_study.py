@@ -78,7 +78,9 @@ def test_bfs_frontier_variables_against_python_bfs(batch):
 
 
 def test_ladder_and_bad_presets():
-  assert maze_study.classify_ladder(8, 8) == [4, 8, 16, 32, 64]
+  assert maze_study.classify_ladder(8, 8) == [1, 2, 4, 8, 16, 32, 64]
+  assert maze_study.classify_ladder(30, 8) == [3, 7, 15, 30, 60, 120, 240]
+  assert maze_study.classify_ladder(3, 2) == [1, 3, 6]
   assert maze_study.classify_ladder(1, 4) == [1, 2, 4]
   good = maze_study.check_preset("smoke")
   for field, value, name in (("size", 1, "size"), ("larger_sizes", [3], "larger_sizes"), ("seeds", [0], "seeds"),

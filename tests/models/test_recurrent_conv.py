@@ -18,13 +18,17 @@ def grids(seed: int, batch: int, size: int, channels: int = 6) -> jax.Array:
   return (jax.random.uniform(jax.random.key(seed), (batch, size, size, channels)) > 0.5).astype(jnp.float32)
 
 
-@pytest.mark.parametrize("width,blocks,recall,channels", [(8, 1, True, 6), (5, 2, False, 6), (1, 1, True, 3),
-                                                          (12, 3, True, 2)])
-def test_param_count_matches_the_formula(width, blocks, recall, channels):
-  m = models.make("recurrent_conv", maze_spec(5, channels), width=width, blocks=blocks, recall=recall, iterations=2)
+@pytest.mark.parametrize("width,blocks,recall,channels,kernel,bias", [
+    (8, 1, True, 6, 3, False), (5, 2, False, 6, 3, False), (1, 1, True, 3, 3, False), (12, 3, True, 2, 3, False),
+    (8, 1, True, 6, 1, False), (6, 2, True, 6, 1, True), (5, 1, False, 3, 3, True)])
+def test_param_count_matches_the_formula(width, blocks, recall, channels, kernel, bias):
+  m = models.make("recurrent_conv", maze_spec(5, channels), width=width, blocks=blocks, recall=recall, iterations=2,
+                  block_kernel=kernel, bias=bias)
   params = m.init(jax.random.key(0))
   c, w, h = channels, width, max(width // 2, 1)
-  hand = 9 * c * w + 9 * ((w + c) if recall else w) * w + blocks * 2 * 9 * w * w + 9 * w * h + 9 * h
+  hand = 9 * c * w + 9 * ((w + c) if recall else w) * w + blocks * 2 * kernel * kernel * w * w + 9 * w * h + 9 * h
+  if bias:  # one per output channel of every conv: project, recall, 2 per block, head_a, head_b
+    hand += w + w + blocks * 2 * w + h + 1
   assert m.param_count(params) == hand == m.predicted_param_count()
 
 
@@ -102,26 +106,36 @@ def test_detach_before_stops_gradients_through_early_iterations():
   assert float(jnp.abs(g_early["step"]["head_a"]["kernel"]).max()) > 0.0
 
 
-def _conv(x, k):
-  return jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+def _conv(x, k, b=None):
+  y = jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return y if b is None else y + b
+
+
+def _layer(p, x):
+  return _conv(x, p["kernel"], p.get("bias"))
 
 
 def _step(p, h, x, options):
   """One iteration written out by hand from the module docstring (an independent reference)."""
   s = p["step"]
-  u = _conv(jnp.concatenate([h, x], axis=-1) if options["recall"] else h, s["recall"]["kernel"])
+  u = _layer(s["recall"], jnp.concatenate([h, x], axis=-1) if options["recall"] else h)
   for i in range(options["blocks"]):
-    z = jax.nn.relu(_conv(u, s[f"block{i}_a"]["kernel"]))
-    u = jax.nn.relu(u + _conv(z, s[f"block{i}_b"]["kernel"]))
-  logit = _conv(jax.nn.relu(_conv(u, s["head_a"]["kernel"])), s["head_b"]["kernel"])
+    z = jax.nn.relu(_layer(s[f"block{i}_a"], u))
+    u = jax.nn.relu(u + _layer(s[f"block{i}_b"], z))
+  logit = _layer(s["head_b"], jax.nn.relu(_layer(s["head_a"], u)))
   return u, logit.reshape(logit.shape[0], -1)
 
 
-def test_forward_equals_the_hand_written_recurrence():
-  m = models.make("recurrent_conv", maze_spec(5), width=6, blocks=2, iterations=4)
+@pytest.mark.parametrize("kernel,bias", [(3, False), (1, True)])
+def test_forward_equals_the_hand_written_recurrence(kernel, bias):
+  m = models.make("recurrent_conv", maze_spec(5), width=6, blocks=2, iterations=4, block_kernel=kernel, bias=bias)
   params = m.init(jax.random.key(7))
+  if bias:  # flax initializes biases at zero: make them count
+    params = jax.tree_util.tree_map_with_path(
+        lambda path, a: a + 0.1 if path[-1].key == "bias" else a, params)
+  assert params["step"]["block0_a"]["kernel"].shape[:2] == (kernel, kernel)
   x = grids(8, 3, 5)
-  h = jax.nn.relu(_conv(x, params["project"]["kernel"]))
+  h = jax.nn.relu(_layer(params["project"], x))
   ref = []
   for _ in range(4):
     h, logit = _step(params, h, x, m.options)
@@ -158,6 +172,8 @@ def test_mlp_answers_a_cells_task_with_a_weight_per_cell():
 @pytest.mark.parametrize("config,name", [({"width": 0}, "width"), ({"width": 513}, "width"),
                                          ({"iterations": 0}, "iterations"), ({"blocks": 0}, "blocks"),
                                          ({"recall": 1}, "recall"), ({"loss_on": "first"}, "loss_on"),
+                                         ({"block_kernel": 2}, "block_kernel"), ({"block_kernel": True}, "block_kernel"),
+                                         ({"bias": "yes"}, "bias"),
                                          ({"depth": 3}, "depth")])
 def test_bad_config_names_the_parameter(config, name):
   with pytest.raises(ValueError, match=name):
