@@ -37,9 +37,9 @@ Padding. When the number of runs R is not a multiple of the ``runs`` axis size D
 dropped after training: they cost compute, never numbers. Every device also gets at least two runs (the batch of
 one above).
 
-Defaults. ``--devices=1`` (the default of every sweep binary) builds no mesh: the sweep runs exactly as before
-this module existed. ``--devices=all`` uses every local device on the ``runs`` axis; ``--mesh=runs:4,data:2``
-gives the shape.
+Defaults. ``--devices=1`` (the default of every sweep binary) builds no mesh: the sweep runs on one device, with
+the same ``compiler_options`` as every sweep program. ``--devices=all`` uses every local device on the ``runs``
+axis; ``--mesh=runs:4,data:2`` gives the shape.
 
 Processes. ``initialize`` calls ``jax.distributed.initialize`` when asked (flags, or JAX's own cluster
 auto-detection under SLURM, Open MPI, a TPU pod slice ...); it is off by default. Several processes split a
