@@ -3,28 +3,29 @@
 Mesh. A sweep's mesh has two axes, ``runs`` and ``data`` (``make_mesh``; ``jax.make_mesh`` with Auto axes over
 this process's local devices):
 
-- ``runs``: the leading (runs) axis of ``harness.train.train_runs``' vmapped state and data is split across the
-  devices of this axis (``NamedSharding(mesh, PartitionSpec("runs"))``); each device trains its runs with no
-  communication. A run's numbers are the same bit for bit on every sharded device count (tested: 2 and 8 forced
-  CPU devices, 3 and 2 runs per device), and on one device they do not depend on the sweep's size (tested: 2 runs
-  alone equal their rows of a 5-run sweep). Three XLA:CPU behaviours shape this:
+- ``runs``: the leading (runs) axis of ``harness.train.train_runs``' vmapped state and data is laid out over the
+  devices of this axis with ``NamedSharding(mesh, PartitionSpec("runs"))`` (``device_blocks``), and every device
+  runs the one-device program (the same jit as without a mesh, one executable per device, dispatched
+  asynchronously so the devices run at once) on its block of runs; no communication. A run's numbers are the same
+  bit for bit on any number of devices (tested: 1, 2 and 8 forced CPU devices, 5, 3 and 2 runs per device; and the
+  mlp's 16 seeds on 1, 2, 4 and 8: results/harness_bench.json, "scaling"), and on one device they do not depend
+  on the sweep's size (tested: 2 runs alone equal their rows of a 5-run sweep). Three XLA:CPU behaviours shape
+  this:
   * YNNPACK fusions. XLA:CPU hands an elementwise or reduce fusion of at least 4,096 elements to YNNPACK, which
     sums in another order than XLA's own loops; a vmapped sweep's fusions cross that size at some number of runs
     per device (an [8, 128] per-run sum: at 4 runs), so a run's last ulp depended on the sweep's size and on the
-    device count (measured: 5 toy mlp runs on 1 device against 3 and 2 per device). ``compiler_options`` switches
-    those fusions off for the sweep programs (``xla_cpu_experimental_ynn_fusion_type`` empty, per jit, nothing
-    else in the process affected); with it, 2, 3, 4, ..., 64 runs per device sum in the same order.
+    device count. ``compiler_options`` switches those fusions off for the sweep programs
+    (``xla_cpu_experimental_ynn_fusion_type`` empty, per jit, nothing else in the process affected); with it, 2,
+    3, 4, ..., 64 runs per device sum in the same order.
   * Batch of one. XLA rewrites a one-run vmap (a batch-of-one dot or reduce) as the plain op, with other rounding.
     So every device gets at least two runs (padding below), and a sweep of ONE run is never sharded: it trains on
     one device, as without a mesh, whatever --devices says (tested: 1 and 8 devices equal).
-  * The partitioned program. With a mesh XLA compiles the SPMD-partitioned module, whose simplifier leaves
-    x / broadcast(per-run scalar) as a division, while the unpartitioned one-device module rewrites it as
-    x * broadcast(1 / scalar) (found in the HLO pass dumps; it is in AdamW's bias corrections, the gradient clip
-    and softmax; a plain-SGD mlp is equal bit for bit, AdamW's and a transformer's are not). So the sharded sweep
-    agrees with the unsharded one-device sweep within float32 rounding, not bit for bit: measured, a few ulp
-    after 24 steps (5 toy mlp runs: at most 6e-8 in the parameters; results/harness_bench.json "scaling"). Running
-    each device's shard through the one-device program instead (one executable per device) is bit-identical
-    (measured), but it gives up XLA's partitioner and compiles once per device; not done.
+  * The partitioned program. Compiled as one SPMD-partitioned program (``jax.jit`` with the runs sharding, or
+    ``jax.shard_map``), the sweep is NOT bit-identical to the one-device program: the partitioned module's
+    simplifier leaves x / broadcast(per-run scalar) as a division where the unpartitioned one rewrites it as
+    x * broadcast(1 / scalar) (found in the HLO pass dumps; AdamW's bias corrections, the gradient clip, softmax;
+    measured: up to 6e-8 apart after 24 steps; a plain-SGD mlp is equal). That is why a runs-only mesh runs the
+    one-device program per device; the price is one compilation per device.
 - ``data``: each step's minibatch of a run is split across the devices of this axis and the gradients (and the
   loss) are averaged with ``lax.pmean`` inside ``jax.shard_map``; parameters and optimizer state are replicated.
   The mean of equal-sized shard means is the batch mean, but float sums are reordered, so results agree with one
@@ -56,6 +57,7 @@ import os
 from typing import Any, Iterator, Sequence
 
 import jax
+import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 RUNS = "runs"
@@ -192,6 +194,23 @@ def pad_leading(tree: Any, size: int) -> Any:
 def runs_sharding(mesh: Mesh) -> NamedSharding:
   """Leading axis split over ``runs``, replicated over ``data``."""
   return NamedSharding(mesh, PartitionSpec(RUNS))
+
+
+def device_blocks(tree: Any, mesh: Mesh) -> list[Any]:
+  """``tree`` (leaves leading with the padded runs) laid out with ``runs_sharding(mesh)``, returned as one pytree
+  per device of the runs axis, in the axis' order: each device's block of rows, committed to that device."""
+  placed = put_runs(tree, mesh)
+  leaves, treedef = jax.tree_util.tree_flatten(placed)
+  blocks = []
+  for device in mesh.devices[:, 0] if mesh.devices.ndim == 2 else mesh.devices.flat:
+    mine = [next(s.data for s in leaf.addressable_shards if s.device == device) for leaf in leaves]
+    blocks.append(jax.tree_util.tree_unflatten(treedef, mine))
+  return blocks
+
+
+def join_blocks(blocks: Sequence[Any]) -> Any:
+  """The inverse of ``device_blocks``: one host (numpy) pytree with the blocks' rows in order."""
+  return jax.tree_util.tree_map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), *blocks)
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

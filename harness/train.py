@@ -25,9 +25,9 @@ whole training loop is one ``jax.lax.fori_loop`` inside one jit (vmapped over ru
 steps it from one learning-curve point to the next (log-spaced steps, one compile for all).
 
 Devices. ``train_runs(mesh=...)`` (or a ``harness.distributed.use_mesh`` block) lays the runs axis out over a
-device mesh (the same numbers on every sharded device count; within float32 rounding of the one-device program),
-and/or each batch split over a ``data`` axis (gradients averaged; equal within float tolerance); see
-``harness.distributed``. No mesh (the default): one device. Every sweep program is compiled with
+device mesh (each device runs the one-device program on its block of runs: the same numbers, bit for bit, on any
+number of devices), and/or each batch split over a ``data`` axis (gradients averaged; equal within float
+tolerance); see ``harness.distributed``. No mesh (the default): one device. Every sweep program is compiled with
 ``distributed.compiler_options()`` (on CPU: no YNNPACK fusions), so that a run's numbers do not depend on how many
 other runs share its sweep.
 
@@ -259,9 +259,10 @@ _CACHE: dict[Any, Any] = {}
 
 
 def _runner(model: model_base.Model, config: TrainConfig, fresh: bool, mesh=None):
-  """jit(vmap(run steps [start, stop) of one run)), cached per (model, config, fresh, mesh). On a mesh the runs
-  axis is split over "runs"; with a "data" axis of D > 1 devices each step's batch is split in D parts whose loss
-  and gradients are averaged (``lax.pmean`` in ``jax.shard_map``)."""
+  """jit(vmap(run steps [start, stop) of one run)), cached per (model, config, fresh, mesh). With a mesh (only
+  meshes with a "data" axis of D > 1 devices come here; ``train_runs`` runs a runs-only mesh as this one-device
+  program on every device) the runs axis is split over "runs" and each step's batch in D parts whose loss and
+  gradients are averaged (``lax.pmean`` in ``jax.shard_map``)."""
   key = ("runner", model, config, fresh, mesh)
   if key in _CACHE:
     return _CACHE[key]
@@ -373,7 +374,8 @@ def train_runs(task: task_core.Task, model: model_base.Model, runs: Sequence[Run
   if config.batch_size % dsize:
     raise ValueError(f"batch_size must be divisible by the mesh's data axis ({dsize} devices), got "
                      f"{config.batch_size}")
-  fn, tx = _runner(model, config, data.fresh, mesh)
+  per_device = mesh is not None and dsize == 1  # runs axis only: every device runs the one-device program
+  fn, tx = _runner(model, config, data.fresh, None if per_device else mesh)
   opt_state = jax.jit(jax.vmap(tx.init))(params)
   state = (params, opt_state, jnp.full((r,), -1, jnp.int32), jnp.zeros((r,), jnp.float32))
   keys = jnp.stack([_keys(run.seed)["train"] for run in runs])
@@ -390,14 +392,21 @@ def train_runs(task: task_core.Task, model: model_base.Model, runs: Sequence[Run
       state = jax.tree_util.tree_map(jnp.asarray, saved["train"])
       curve = meta["curve"]
   rp = r if mesh is None else distributed.padded_runs(r, distributed.axis_size(mesh, distributed.RUNS))
-  if mesh is not None:  # pad with copies of the last run, split over the runs axis
-    state = distributed.put_runs(distributed.pad_leading(state, rp), mesh)
-    args = distributed.put_runs(distributed.pad_leading(args, rp), mesh)
   unpad = (lambda tree: tree) if rp == r else (lambda tree: jax.tree_util.tree_map(lambda a: a[:r], tree))
+  if per_device:  # pad with copies of the last run; each device gets its block of the runs axis
+    state = distributed.device_blocks(distributed.pad_leading(state, rp), mesh)
+    args = distributed.device_blocks(distributed.pad_leading(args, rp), mesh)
+    host = distributed.join_blocks
+  else:
+    if mesh is not None:  # pad with copies of the last run, split over the runs axis (and the data axis)
+      state = distributed.put_runs(distributed.pad_leading(state, rp), mesh)
+      args = distributed.put_runs(distributed.pad_leading(args, rp), mesh)
+    state, args, host = [state], [args], (lambda blocks: blocks[0])
   jax.block_until_ready(state)
   t1 = time.perf_counter()
   with jax.enable_x64(False):  # traced in 32 bits: under x64 optax computes its rate and bias corrections in
-    compiled = fn.lower(state, *args, jnp.int32(0), jnp.int32(1)).compile()  # float64 (ulp-level drift)
+    compiled = [fn.lower(s, *a, jnp.int32(0), jnp.int32(1)).compile()  # float64 (ulp-level drift)
+                for s, a in zip(state, args)]  # one executable per device of a runs-only mesh
   timing["compile_s"] = time.perf_counter() - t1
   eval_s, t2 = 0.0, time.perf_counter()
   points = curve_steps(config.steps, config.curve_points)
@@ -405,26 +414,28 @@ def train_runs(task: task_core.Task, model: model_base.Model, runs: Sequence[Run
   for stop in sorted(set(points) | due):
     if stop <= start:  # done before the checkpoint we resumed from
       continue
-    state = compiled(state, *args, jnp.int32(start), jnp.int32(stop))
+    state = [c(s, *a, jnp.int32(start), jnp.int32(stop)) for c, s, a in zip(compiled, state, args)]  # async
     jax.block_until_ready(state)
     start = stop
+    view = host(state)
     if stop in points:
       curve["step"].append(stop)
-      curve["train_loss"].append(np.asarray(state[3])[:r].tolist())
+      curve["train_loss"].append(np.asarray(view[3])[:r].tolist())
       if splits is not None:
         t3 = time.perf_counter()
         for name in ("pool", "heldout"):
           counts = splits["pool_count"] if name == "pool" else None
-          losses = _split_metrics(task, model, unpad(state[0]), splits[name], counts)
+          losses = _split_metrics(task, model, unpad(view[0]), splits[name], counts)
           curve[name + "_loss"].append([None if m is None else m["loss"] for m in losses])
         eval_s += time.perf_counter() - t3
     if stop in due:
-      checkpoint.save(stop, {"train": jax.tree_util.tree_map(np.asarray, unpad(state)),
+      checkpoint.save(stop, {"train": jax.tree_util.tree_map(np.asarray, unpad(view)),
                              "rng": jax.random.key_data(keys)}, {"fingerprint": stamp, "step": stop, "curve": curve})
   timing["train_s"] = (t1 - t0) + (time.perf_counter() - t2) - eval_s
   timing["curve_eval_s"] = eval_s
-  params = state[0] if mesh is None else jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)), unpad(state[0]))
-  return Trained(params, np.asarray(state[2])[:r].astype(np.int64), curve, timing)
+  view = host(state)
+  params = view[0] if mesh is None else jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)), unpad(view[0]))
+  return Trained(params, np.asarray(view[2])[:r].astype(np.int64), curve, timing)
 
 
 # ------------------------------------------------------------------------------------------------- evaluation

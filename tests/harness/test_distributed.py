@@ -120,13 +120,11 @@ def test_initialize_is_off_by_default_and_checks_explicit_settings(monkeypatch):
 
 @pytest.mark.slow
 def test_sweeps_on_1_2_and_8_devices(tmp_path):
-  """5 runs (padded to 2 per device): split over 2 and over 8 devices (3 and 2 runs per device), bit for bit the
-  same; the first two runs alone on one device equal their rows of the 5-run sweep (a run's numbers do not depend
-  on the sweep's size: YNNPACK fusions off); one run alone is never sharded (1 and 8 devices equal); against the
-  unsharded one-device program within float32 rounding (XLA's simplifier rewrites x / broadcast(per-run scalar)
-  as x * broadcast(1 / scalar) in the unpartitioned program only: AdamW's bias corrections, the clip, softmax;
-  measured at most a few ulp); data parallel (runs:4,data:2): the first loss within 1e-5 relative, after 24 steps
-  within 5e-3 (measured 6e-4: Adam's normalized updates amplify the reordered sums)."""
+  """5 runs (padded to 2 per device): on one device and split over 2 and over 8 devices (3 and 2 runs per device),
+  bit for bit the same; the first two runs alone on one device equal their rows of the 5-run sweep (a run's
+  numbers do not depend on the sweep's size: YNNPACK fusions off); one run alone is never sharded (1 and 8 devices
+  equal); data parallel (runs:4,data:2): the first loss within 1e-5 relative, after 24 steps within 5e-3 (measured
+  6e-4: Adam's normalized updates amplify the reordered sums)."""
   out = str(tmp_path / "sweep.npz")
   _run(["sweep", out], timeout=600, devices=8)
   z = np.load(out)
@@ -134,12 +132,10 @@ def test_sweeps_on_1_2_and_8_devices(tmp_path):
   for k in keys:
     np.testing.assert_array_equal(z["runs2/" + k], z["runs8/" + k], err_msg=k)
     np.testing.assert_array_equal(z["lone/" + k], z["lone8/" + k], err_msg=k)
+    np.testing.assert_array_equal(z["runs2/" + k], z["one/" + k], err_msg=k)
     if k.startswith("params"):
       np.testing.assert_array_equal(z["first2/" + k], z["one/" + k][:2], err_msg=k)
-      np.testing.assert_allclose(z["runs2/" + k], z["one/" + k], rtol=1e-5, atol=1e-6, err_msg=k)
   np.testing.assert_array_equal(z["first2/train_loss"], z["one/train_loss"][:, :2])
-  np.testing.assert_array_equal(z["runs2/diverged"], z["one/diverged"])
-  np.testing.assert_allclose(z["runs2/train_loss"], z["one/train_loss"], rtol=1e-6)
   np.testing.assert_allclose(z["runs4data2/train_loss"][0], z["one/train_loss"][0], rtol=1e-5)  # step 1
   np.testing.assert_allclose(z["runs4data2/train_loss"], z["one/train_loss"], rtol=5e-3)  # measured 6e-4 at step 24
   assert not np.array_equal(z["runs4data2/train_loss"], z["one/train_loss"])  # a real data-parallel computation
