@@ -197,12 +197,14 @@ def runs_sharding(mesh: Mesh) -> NamedSharding:
 
 
 def device_blocks(tree: Any, mesh: Mesh) -> list[Any]:
-  """``tree`` (leaves leading with the padded runs) laid out with ``runs_sharding(mesh)``, returned as one pytree
-  per device of the runs axis, in the axis' order: each device's block of rows, committed to that device."""
-  placed = put_runs(tree, mesh)
-  leaves, treedef = jax.tree_util.tree_flatten(placed)
+  """``tree`` (leaves leading with the padded runs) laid out with ``runs_sharding(mesh)`` on a runs-only mesh (data
+  axis of size 1), returned as one pytree per device, in the runs axis' order: each device's block of rows,
+  committed to that device."""
+  if axis_size(mesh, DATA) != 1:
+    raise ValueError(f"mesh must have a data axis of size 1 for device_blocks, got {dict(mesh.shape)}")
+  leaves, treedef = jax.tree_util.tree_flatten(put_runs(tree, mesh))
   blocks = []
-  for device in mesh.devices[:, 0] if mesh.devices.ndim == 2 else mesh.devices.flat:
+  for device in mesh.devices.flat:
     mine = [next(s.data for s in leaf.addressable_shards if s.device == device) for leaf in leaves]
     blocks.append(jax.tree_util.tree_unflatten(treedef, mine))
   return blocks

@@ -387,39 +387,9 @@ def probe_study(model, params_per_seed, seeds, p: dict[str, Any], log) -> dict[s
                                                **kw).to_json()
       per_size["seeds"][str(seed)] = curves
       log(f"  probes size {size} seed {seed}: {len(curves)} variables x {k} iterations")
-    per_size["summary"] = _probe_summary(per_size["seeds"], its)
+    per_size["summary"] = probes.summarize_curves(per_size["seeds"])
     res["sizes"][str(size)] = per_size
   return res
-
-
-def _probe_summary(by_seed: dict[str, Any], its: Sequence[int]) -> dict[str, Any]:
-  """Per variable: mean over seeds of the held-out score per iteration (trained, random init, shuffled), the mean
-  over iterations, and which scale c fits best (highest mean trained score)."""
-  names = next(iter(by_seed.values())).keys()
-  out: dict[str, Any] = {}
-  for name in names:
-    rows = {"trained": [], "random_init": [], "shuffled": []}
-    for curves in by_seed.values():
-      cur = curves[name]
-      rows["trained"].append([np.nan if r["score"] is None else r["score"] for r in cur["trained"]])
-      rows["random_init"].append([np.nan if r["score"] is None else r["score"] for r in cur["control"]])
-      rows["shuffled"].append([np.nan if r["shuffled"] is None else r["shuffled"] for r in cur["trained"]])
-    summary = {}
-    for k, v in rows.items():
-      arr = np.asarray(v, np.float64)
-      with np.errstate(all="ignore"):
-        per_it = np.nanmean(arr, axis=0) if np.isfinite(arr).any() else np.full(arr.shape[1], np.nan)
-      summary[k] = [None if not np.isfinite(x) else float(x) for x in per_it]
-      finite = per_it[np.isfinite(per_it)]
-      summary[k + "_mean"] = float(finite.mean()) if finite.size else None
-    out[name] = summary
-  best: dict[str, Any] = {}
-  for var in ("reach_start", "reach_goal", "deadend_alive"):
-    cands = [(out[n]["trained_mean"], n) for n in out if n.startswith(var + "@") and out[n]["trained_mean"] is not None]
-    if cands:
-      best[var] = max(cands)[1]
-  out["best_scale"] = best
-  return out
 
 
 # ---------------------------------------------------------------------------------------------- pictures

@@ -32,7 +32,7 @@ Controls (what a probe score means only beside them):
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -285,3 +285,36 @@ def probe_curve(states, labels, kind: str = "binary", *, iterations: Sequence[in
   if control_states is not None:
     control = tuple(fit_probe(control_states[i], row(i), kind, **kwargs) for i in range(t))
   return ProbeCurve(its, trained, control)
+
+
+def summarize_curves(by_seed: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+  """Per variable of ``by_seed`` ({seed: {variable: ProbeCurve.to_json()}}): the mean over seeds of the held-out
+  score per iteration for the trained states, the random-init control and shuffled labels ("trained",
+  "random_init", "shuffled", None where no seed has a finite score), each one's mean over iterations
+  ("<which>_mean"), and under "best_scale", for variables probed at several scales ("<var>@c=<c>"), the name with
+  the highest trained mean."""
+  out: dict[str, Any] = {}
+  for name in next(iter(by_seed.values())):
+    rows: dict[str, list] = {"trained": [], "random_init": [], "shuffled": []}
+    for curves in by_seed.values():
+      cur = curves[name]
+      rows["trained"].append([np.nan if r["score"] is None else r["score"] for r in cur["trained"]])
+      rows["random_init"].append([np.nan if r["score"] is None else r["score"] for r in cur["control"]])
+      rows["shuffled"].append([np.nan if r["shuffled"] is None else r["shuffled"] for r in cur["trained"]])
+    summary: dict[str, Any] = {}
+    for which, v in rows.items():
+      arr = np.asarray(v, np.float64)
+      with np.errstate(all="ignore"):
+        per_it = np.nanmean(arr, axis=0) if np.isfinite(arr).any() else np.full(arr.shape[1], np.nan)
+      summary[which] = [None if not np.isfinite(x) else float(x) for x in per_it]
+      finite = per_it[np.isfinite(per_it)]
+      summary[which + "_mean"] = float(finite.mean()) if finite.size else None
+    out[name] = summary
+  best: dict[str, str] = {}
+  for name, row in out.items():
+    var = name.split("@c=")[0]
+    if "@c=" in name and row["trained_mean"] is not None and (
+        var not in best or row["trained_mean"] > out[best[var]]["trained_mean"]):
+      best[var] = name
+  out["best_scale"] = best
+  return out

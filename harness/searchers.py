@@ -176,11 +176,10 @@ PART_PROBES: dict[str, tuple[Callable, Callable, tuple[int, ...]]] = {
 network iteration) tried; the best-fitting scale is reported per variable."""
 
 
-def _flat_states(model, params, inputs, iterations: Sequence[int]) -> np.ndarray:
-  """[K, N, F]: the hidden state after each of ``iterations`` (1-based), positions concatenated per example."""
-  top = max(iterations)
-  states = np.asarray(jax.jit(lambda p, x: model.states(p, x, top))(params, inputs))
-  states = states[np.asarray(iterations) - 1]
+def _flat_states(states_fn, params, inputs, iterations: Sequence[int]) -> np.ndarray:
+  """[K, N, F]: the hidden state after each of ``iterations`` (1-based), positions concatenated per example;
+  ``states_fn(params, inputs, iterations=top)`` is the model's jitted ``states``."""
+  states = np.asarray(states_fn(params, inputs, iterations=max(iterations)))[np.asarray(iterations) - 1]
   return states.reshape(states.shape[0], states.shape[1], -1)
 
 
@@ -196,13 +195,15 @@ def probe_part(part: Part, task, model, params_per_seed: Sequence[Any], seeds: S
     return None
   variables, answer, scales = PART_PROBES[task.task_id]
   its = list(test_time.ladder(part.training_t(), part.factor))
+  states_fn = jax.jit(model.states, static_argnames="iterations")  # one compile for every seed and the control
   by_seed: dict[str, dict[str, Any]] = {}
   for i, (seed, params) in enumerate(zip(seeds, params_per_seed)):
     key = jax.random.fold_in(jax.random.key(int(seed)), 5000)
     pool = None if pools is None else pools[i]
     batch = task.sample(key, num_examples) if pool is None else task.sample_outside(key, num_examples, pool)
-    feats = _flat_states(model, params, batch.inputs, its)
-    ctrl = _flat_states(model, model.init(jax.random.fold_in(jax.random.key(int(seed)), 3000)), batch.inputs, its)
+    feats = _flat_states(states_fn, params, batch.inputs, its)
+    random_params = model.init(jax.random.fold_in(jax.random.key(int(seed)), 3000))
+    ctrl = _flat_states(states_fn, random_params, batch.inputs, its)
     kw = {"seed": int(seed), "num_resamples": num_resamples, "control_states": ctrl, "iterations": its}
     curves: dict[str, Any] = {}
     for c in scales:
@@ -212,28 +213,8 @@ def probe_part(part: Part, task, model, params_per_seed: Sequence[Any], seeds: S
       curves[name] = probes_lib.probe_curve(feats, lab, "real", **kw).to_json()
     by_seed[str(seed)] = curves
     log(f"  probes {part.name} seed {seed}: {len(curves)} variables x {len(its)} iterations")
-  summary: dict[str, Any] = {}
-  for name in next(iter(by_seed.values())):
-    rows = {"trained": [], "random_init": [], "shuffled": []}
-    for curves in by_seed.values():
-      cur = curves[name]
-      rows["trained"].append([r["score"] for r in cur["trained"]])
-      rows["random_init"].append([r["score"] for r in cur["control"]])
-      rows["shuffled"].append([r["shuffled"] for r in cur["trained"]])
-    summary[name] = {}
-    for which, v in rows.items():
-      arr = np.asarray([[np.nan if x is None else x for x in row] for row in v], np.float64)
-      with np.errstate(all="ignore"):
-        per_it = np.nanmean(arr, axis=0)
-      summary[name][which] = [None if not np.isfinite(x) else float(x) for x in per_it]
-      fin = per_it[np.isfinite(per_it)]
-      summary[name][which + "_mean"] = float(fin.mean()) if fin.size else None
-  best = {}
-  for base_name in {n.split("@")[0] for n in summary if "@" in n}:
-    cands = [(summary[n]["trained_mean"], n) for n in summary
-             if n.split("@")[0] == base_name and summary[n]["trained_mean"] is not None]
-    if cands:
-      best[base_name] = max(cands)[1]
+  summary = probes_lib.summarize_curves(by_seed)
+  best = summary.pop("best_scale")
   return {"iterations": its, "num_examples": num_examples, "scales": list(scales), "kind": "real (R^2)",
           "seeds": by_seed, "summary": summary, "best_scale": best}
 
