@@ -6,11 +6,14 @@ task (curves, classify, probes of its state against the task's search), beside i
     python -m mesabench.benchmarks.searchers                        # default preset -> runs/searchers.json
     python -m mesabench.benchmarks.searchers --preset=smoke --out=/tmp/s.json
     python -m mesabench.benchmarks.searchers --preset=dt_blocks --out=runs/searchers_dt_blocks.json   # baseline
+    python -m mesabench.benchmarks.searchers --preset=ca7 --out=runs/searchers_ca7.json   # 7x7 training, ~45 min
     python -m mesabench.benchmarks.searchers --out=results/searchers.json --overwrite   # the committed copy
 
-Beside --out it writes <stem>_curves.png, <stem>_probes.png, <stem>_mazes.png, <stem>_leaderboard.json and the
-trained parameters (<stem>_leaderboard.params/, orbax). --resume reuses those parameters when the config is the
-same (no retraining) and recomputes everything else. What is measured: ``mesabench.harness.maze_study``.
+Beside --out it writes <stem>_curves.png, <stem>_probes.png, <stem>_mazes.png, <stem>_anatomy.png,
+<stem>_leaderboard.json and the trained parameters (<stem>_leaderboard.params/, orbax). Training saves its state
+every ``checkpoint_every`` steps (<stem>_leaderboard.ckpt/); --resume reuses the saved parameters when the config
+is the same (no retraining), or continues an interrupted training from its latest checkpoint, and recomputes
+everything else. What is measured: ``mesabench.harness.maze_study``.
 """
 from __future__ import annotations
 
@@ -29,12 +32,14 @@ _PART = flags.DEFINE_enum("part", "maze", ["maze"] + sorted(searchers.PARTS),
                           "task part of harness.searchers.PARTS (polymax: looped; modsearch: looped_transformer), "
                           "each beside its control and ground truth.")
 _PRESET = flags.DEFINE_enum("preset", "default", sorted(maze_study.PRESETS), "Maze study preset: default (the "
-                            "cellular-automaton step, <= 20 min on 2 CPU cores), dt_blocks (the deep-thinking block "
+                            "cellular-automaton step, <= 20 min on 2 CPU cores), ca7 (the CA step with 2 blocks and "
+                            "bounded states trained on 7x7 mazes, ~45 min), dt_blocks (the deep-thinking block "
                             "layout, the baseline beside it) or smoke (seconds; learns nothing).")
 _SEEDS = flags.DEFINE_list("seeds", None, "Seeds, >= 2 distinct integers in [0, 2**31) (default: the preset's).")
 _OUT = flags.DEFINE_string("out", os.path.join(suite.DEFAULT_RUNS_DIR, "searchers.json"),
                            "Result JSON to write (a .json path); pictures and the leaderboard go beside it.")
-_RESUME = flags.DEFINE_bool("resume", False, "Reuse the trained parameters saved beside an existing --out.")
+_RESUME = flags.DEFINE_bool("resume", False, "Reuse the trained parameters saved beside an existing --out, or "
+                             "continue its interrupted training from the latest checkpoint (maze part).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --out.")
 
 
@@ -55,7 +60,7 @@ def main(argv):
   out = cli.check_output_path("out", _OUT.value, exists_ok=_RESUME.value or _OVERWRITE.value, suffix=".json",
                                resumable=True)
   stem = os.path.splitext(out)[0]
-  for suffix in ("_curves.png", "_probes.png", "_mazes.png", "_leaderboard.json"):
+  for suffix in ("_curves.png", "_probes.png", "_mazes.png", "_anatomy.png", "_leaderboard.json"):
     cli.check_output_path("out", stem + suffix, exists_ok=True)
   doc = maze_study.run_study(preset, out, resume=_RESUME.value, preset_name=_PRESET.value,
                              command=provenance.command_line("mesabench.benchmarks.searchers"))

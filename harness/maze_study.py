@@ -19,11 +19,13 @@ What it does (``run_study``), for one preset (``PRESETS``):
      change per doubling of compute beyond training T), with its CI (``ComputeCurve.falls``: the CI lies below 0);
   4. ``harness.detect.classify`` verdicts of every seed's model (knob: iterations, probed on T/8, T/4, T/2, T, 2T,
      4T, 8T; larger=True: Maze(2 * size), which the convolution answers by construction; "searcher" needs the
-     searcher vote on held-out AND larger mazes, ``SEARCH_MUST_EXTRAPOLATE``) and of the ground truth beside it: the ``lookup`` memorizer (fitted on a pool), the ``greedy`` heuristic, BFS at fixed depths, and BFS with
-     its depth as the knob (depth = iterations; a searcher by construction);
+     searcher vote on held-out AND larger mazes, ``SEARCH_MUST_EXTRAPOLATE``) and of the ground truth beside it:
+     the ``lookup`` memorizer (fitted on a pool), the ``greedy`` heuristic, BFS at fixed depths, and BFS with its
+     depth as the knob (depth = iterations; a searcher by construction);
   5. linear probes (``harness.probes``) from the hidden state of each cell after each iteration to the variables of
      known maze algorithms, against the same network at random initialization and against shuffled labels;
-  6. pictures: compute curves, probe curves, and a few mazes with the model's per-iteration prediction beside the
+  6. pictures: compute curves, error anatomy (``error_anatomy``: which cells the answers get wrong, and whether a
+     hidden state runs away), probe curves, and a few mazes with the model's per-iteration prediction beside the
      BFS frontier and the dead-end-filling state at the same step;
   7. leaderboard entries (``harness.leaderboard`` schema) for the trained model and the ground truth, each with
      its classify verdict in "detect".
@@ -74,13 +76,18 @@ _DEFAULT: dict[str, Any] = {
               "fresh_size": 49152},
     "seeds": [0, 1, 2], "multiple": 8, "eval_size": 192, "classify_examples": 192, "lookup_pool": 2048,
     "bfs_budgets": [2, 8, 32], "probe_mazes": 64, "probe_sizes": [5, 10], "scales": [1, 2, 3],
-    "probe_resamples": 100, "picture_mazes": 3, "picture_size": 10}
+    "probe_resamples": 100, "picture_mazes": 3, "picture_size": 10,
+    "anatomy_mazes": 64, "checkpoint_every": 500}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": _DEFAULT,
     "dt_blocks": dict(_DEFAULT, larger_sizes=[7, 10, 14], model={"width": 16, "blocks": 1, "iterations": 20},
                       train=dict(_DEFAULT["train"], steps=1500, iterations_range=[10, 20], fresh_size=32768),
                       eval_size=256, picture_size=7),
+    "ca7": dict(_DEFAULT, size=7, larger_sizes=[10, 14, 20, 28],
+                model={"width": 16, "blocks": 2, "iterations": 30, "block_kernel": 1, "bias": True,
+                       "state_bound": 6.0},
+                probe_sizes=[7, 14], picture_size=14),
     "smoke": {
         "size": 4, "larger_sizes": [6],
         "model": {"width": 4, "blocks": 1, "iterations": 2, "block_kernel": 1, "bias": True},
@@ -88,7 +95,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                   "iterations_range": [1, 2], "eval_size": 16, "stratum_size": 8, "curve_points": 2},
         "seeds": [0, 1], "multiple": 4, "eval_size": 16, "classify_examples": 32, "lookup_pool": 32,
         "bfs_budgets": [2, 8], "probe_mazes": 16, "probe_sizes": [4], "scales": [1, 2],
-        "probe_resamples": 10, "picture_mazes": 2, "picture_size": 6},
+        "probe_resamples": 10, "picture_mazes": 2, "picture_size": 6, "anatomy_mazes": 8,
+        "checkpoint_every": 2},
 }
 """The study's presets.
 
@@ -106,8 +114,19 @@ match on 5x5 and 0.42 on 7x7, flat beyond T, 0.04 on 10x10; 1x1 blocks without b
 0.32); the same with alpha 1 and T ~ U{20..40}: worse (0.95 / 0.84 / 0.24 at T); the default's config trained
 6,000 steps (another seed): 0.60 on 10x10 at T but 0.22 at 2T (longer training tied it to its depth); 3x3 blocks
 trained on 9x9 mazes
-(1,500 steps): 0.09 exact on 9x9 (far from trained within the budget). "smoke": a quick check that everything runs
-(it learns nothing)."""
+(1,500 steps): 0.09 exact on 9x9 (far from trained within the budget).
+"ca7": the CA step with two 1x1 blocks and states capped at 6 (``state_bound``), trained on 7x7 mazes (otherwise as
+"default"; ~45 min on 2 cores, over the default's 20-minute budget); tested on 7, 10, 14, 20 and 28. Why (error
+anatomy of the default, ``error_anatomy``; pilots one seed each, exact match at T / 2T / 8T): the default's misses
+on 10x10 are path cells far from both ends (a keep-alive signal that fades with distance: a 5x5 path never needs
+it beyond ~6 cells) and deep dead ends, and a state runs away (from ~5 to 1e14 and more by 8T) in 5% of 10x10 and
+70% of 20x20 mazes.
+Two blocks at 5x5 (unbounded): 10x10 0.56 / 0.50 / 0.34 (better at T, then falls); a cap of 1: learns worse (5x5
+0.89); a cap of 6 with two blocks: 10x10 0.45 / 0.49 / 0.48 (stable beyond T, no better at T); unbounded one block
+trained on 7x7: 10x10 0.69 / 0.46 / 0.30; two blocks, cap 6, 7x7: 10x10 0.81 / 0.83 / 0.86, 14x14 0.56 / 0.60 /
+0.63, 20x20 0.23 / 0.37 / 0.38 (exact match rises beyond T on every larger size); the same with T ~ U{25..40}:
+14x14 0.33 / 0.24 / 0.11 (worse).
+"smoke": a quick check that everything runs (it learns nothing)."""
 
 PUBLISHED = {
     "source": "Bansal et al. 2022 (arXiv:2202.05826) and github.com/aks2203/deep-thinking (config/problem/mazes.yaml, "
@@ -162,7 +181,8 @@ def check_preset(preset: Any) -> dict[str, Any]:
     raise ValueError(f"seeds must be >= 2 distinct integers in [0, 2**31), got {seeds!r}")
   for name, lo, hi in (("multiple", 2, 64), ("eval_size", 8, 65536), ("classify_examples", 32, 65536),
                        ("lookup_pool", 1, 2**20), ("probe_mazes", 4, 65536), ("probe_resamples", 10, 100000),
-                       ("picture_mazes", 1, 16), ("picture_size", 2, 64)):
+                       ("picture_mazes", 1, 16), ("picture_size", 2, 64), ("anatomy_mazes", 1, 4096),
+                       ("checkpoint_every", 1, 10**7)):
     zoo.base.check_int(name, p[name], lo, hi)
   if not isinstance(p["scales"], list) or not p["scales"] or any(
       isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in p["scales"]):
@@ -289,6 +309,64 @@ def compute_curves(model, params_per_seed: Sequence[Any], seeds: Sequence[int], 
         "dense": {"loss": dense.mean, "loss_ci": dense.ci, "exact_match": dense.success},
         "path_length_mean": float(np.mean([np.asarray(b.info["path_length"]).mean() for b in batches])),
         "eval_size_per_seed": eval_size}
+  return out
+
+
+RUNAWAY_STATE = 1e3
+"""A state above this is a runaway (``error_anatomy``): the trained CA step keeps its states below ~8 on its training
+mazes for 8 T iterations."""
+
+
+def error_anatomy(model, params_per_seed: Sequence[Any], seeds: Sequence[int], sizes: Sequence[int], train_t: int,
+                  multiple: int, num_mazes: int) -> dict[str, Any]:
+  """Where the model's answers go wrong at T and at ``multiple`` x T, per size (``num_mazes`` fresh mazes per seed,
+  keys fold_in(key(seed), 5000 + size), pooled over seeds):
+
+  * ``missing_path_rate``: per distance d of a path cell to the nearer of start and goal (0 .. 11, then 12+), the
+    share of path cells at that distance the model leaves out (a rule that keeps the path alive by a signal from
+    its ends that fades with distance misses the middle of long paths);
+  * ``false_path_rate``: per dead-end-filling round r of a non-path cell (1 .. 19, then 20+), the share of those
+    cells the model marks as path (a dead-end filling that stops early keeps the deep dead ends);
+  * ``state_max_quantiles``: quantiles (50, 90, 100 %) over mazes of the largest hidden-state value in the maze, and
+    ``runaway_share``: the share of mazes with a state above ``RUNAWAY_STATE``.
+  """
+  top = multiple * train_t
+  its = [train_t, top]
+  fn = jax.jit(lambda params, x: model.outputs(params, x, iterations=top, return_states=True))
+  out: dict[str, Any] = {"iterations": its, "num_mazes_per_seed": num_mazes, "distance_bins": list(range(12)) + ["12+"],
+                         "round_bins": list(range(1, 20)) + ["20+"], "sizes": {}}
+  for size in sizes:
+    task = task_registry.make(TASK_ID, size=size)
+    acc = {t: {"fn": np.zeros(13), "path": np.zeros(13), "fp": np.zeros(20), "dead": np.zeros(20), "smax": [],
+               "exact": []} for t in its}
+    for seed, params in zip(seeds, params_per_seed):
+      batch = task.sample(jax.random.fold_in(jax.random.key(seed), 5000 + size), num_mazes)
+      logits, states = fn(params, batch.inputs)
+      path = np.asarray(batch.targets["path"]).astype(bool).reshape(num_mazes, -1)
+      ends = np.minimum(np.asarray(batch.info["dist_start"]), np.asarray(batch.info["dist_goal"])).reshape(
+          num_mazes, -1)
+      rounds = deadend_rounds(batch.info["open"], batch.info["start"], batch.info["goal"]).reshape(num_mazes, -1)
+      dbin, rbin = np.minimum(ends, 12), np.minimum(rounds, 20) - 1
+      for t in its:
+        pred = np.asarray(logits[t - 1]) > 0
+        a = acc[t]
+        a["path"] += np.bincount(dbin[path], minlength=13)
+        a["fn"] += np.bincount(dbin[path & ~pred], minlength=13)
+        a["dead"] += np.bincount(rbin[~path], minlength=20)
+        a["fp"] += np.bincount(rbin[~path & pred], minlength=20)
+        a["smax"].append(np.asarray(jnp.max(jnp.abs(states[t - 1]), axis=(1, 2, 3)), np.float64))
+        a["exact"].append((pred == path).all(axis=1))
+    per: dict[str, Any] = {}
+    for t in its:
+      a = acc[t]
+      smax = np.concatenate(a["smax"])
+      rate = lambda num, den: [float(n / d) if d else None for n, d in zip(num, den)]  # noqa: E731
+      per[str(t)] = {"exact_match": float(np.concatenate(a["exact"]).mean()),
+                     "missing_path_rate": rate(a["fn"], a["path"]), "path_cells": a["path"].astype(int).tolist(),
+                     "false_path_rate": rate(a["fp"], a["dead"]), "dead_cells": a["dead"].astype(int).tolist(),
+                     "state_max_quantiles": {q: float(np.quantile(smax, int(q) / 100)) for q in ("50", "90", "100")},
+                     "runaway_share": float(np.mean(~np.isfinite(smax) | (smax > RUNAWAY_STATE)))}
+    out["sizes"][str(size)] = per
   return out
 
 
@@ -491,6 +569,40 @@ def plot_curves(path: str, curves: dict[str, Any], train_t: int, train_size: int
   return path
 
 
+def plot_anatomy(path: str, anatomy: dict[str, Any], train_size: int) -> str:
+  """``error_anatomy`` as pictures: missing-path rate against the distance to the nearer end, false-path rate
+  against the dead-end-filling round, at T (dashed) and at the most iterations (solid), one colour per size."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  t_lo, t_hi = (str(t) for t in anatomy["iterations"])
+  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+  for size, per in anatomy["sizes"].items():
+    label = f"{size}x{size}" + (" (train)" if int(size) == train_size else "")
+    color = None
+    for t, ls in ((t_hi, "-"), (t_lo, "--")):
+      e = per[t]
+      for ax, key in ((axes[0], "missing_path_rate"), (axes[1], "false_path_rate")):
+        xs = [i for i, r in enumerate(e[key]) if r is not None]
+        line, = ax.plot(xs, [e[key][i] for i in xs], ls=ls, color=color, marker=".",
+                        label=f"{label}, t = {t} (runaway {e['runaway_share']:.0%})" if ax is axes[0] else None)
+        color = line.get_color()
+  for ax, key, xlabel in ((axes[0], "distance_bins", "path cell's distance to the nearer of start and goal"),
+                          (axes[1], "round_bins", "non-path cell's dead-end-filling round")):
+    ax.set_xticks(range(len(anatomy[key])), [str(b) for b in anatomy[key]], fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.grid(alpha=0.3)
+  axes[0].set_ylabel("share left out of the predicted path")
+  axes[1].set_ylabel("share marked as path")
+  axes[0].legend(fontsize=7)
+  fig.suptitle(f"recurrent_conv on Maze-v0: where the answers go wrong (dashed: t = T = {t_lo}; solid: t = {t_hi})",
+               fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
 def plot_probes(path: str, probe: dict[str, Any]) -> str:
   """Per probe size: held-out score per iteration of each variable (best scale), trained vs random init vs
   shuffled labels."""
@@ -528,7 +640,7 @@ def plot_probes(path: str, probe: dict[str, Any]) -> str:
 SCHEMA = {
     "type": "object",
     "required": ["schema_version", "preset", "config", "environment", "command", "training", "curves",
-                 "classify", "probes", "published", "extrapolation_table", "files", "timing"],
+                 "classify", "probes", "published", "extrapolation_table", "files", "timing", "anatomy"],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "preset": {"type": "string"},
@@ -538,6 +650,9 @@ SCHEMA = {
         "curves": {"type": "object", "description": "compute_curves: per size, loss and exact match per "
                                                     "iteration (mean, CI, per seed), slopes per doubling"},
         "classify": {"type": "object", "description": "classify_all: model verdicts per seed, ground truth"},
+        "anatomy": {"type": "object", "description": "error_anatomy: per size, at T and at the most iterations, "
+                                                     "missing path by distance to the ends, false path by dead-end "
+                                                     "round, hidden-state maxima and runaway share"},
         "probes": {"type": "object", "description": "probe_study: per size, seed, variable and iteration"},
         "files": {"type": "object", "additionalProperties": {"type": "string"}},
     },
@@ -550,11 +665,14 @@ def _entry_id(task_desc, model_desc, train_cfg, seeds):
 
 def run_study(preset: str | dict = "default", out: str = "runs/searchers.json", *, seeds: Sequence[int] | None = None,
               resume: bool = False, command: str | None = None, log: Callable[[str], None] | None = None,
-              preset_name: str | None = None) -> dict[str, Any]:
+              preset_name: str | None = None, on_checkpoint: Callable[[int], None] | None = None) -> dict[str, Any]:
   """Runs the study (module docstring) and writes ``out`` (JSON), PNGs beside it (``<stem>_curves.png``,
-  ``<stem>_probes.png``, ``<stem>_mazes.png``), ``<stem>_leaderboard.json`` and the trained parameters
-  (``<stem>_leaderboard.params/``). resume: reuse the saved parameters of a previous run of the same config
-  (no retraining); everything after training is recomputed. Returns the document."""
+  ``<stem>_probes.png``, ``<stem>_mazes.png``, ``<stem>_anatomy.png``), ``<stem>_leaderboard.json`` and the
+  trained parameters (``<stem>_leaderboard.params/``). Training saves its state every ``checkpoint_every`` steps (orbax,
+  ``<stem>_leaderboard.ckpt/``, removed once the parameters are saved with the entry). resume: reuse the saved
+  parameters of a previous run of the same config (no retraining), or continue its interrupted training from the
+  latest checkpoint; everything after training is recomputed. on_checkpoint: called with the step after each
+  save. Returns the document."""
   log = log or (lambda s: print(s, file=sys.stderr, flush=True))
   name = preset_name or (preset if isinstance(preset, str) else "custom")
   p = check_preset(preset)
@@ -593,8 +711,14 @@ def run_study(preset: str | dict = "default", out: str = "runs/searchers.json", 
           log(f"resume: trained parameters of {entry_id} loaded from {lb_path}")
     except ValueError as err:
       log(f"resume: cannot reuse {lb_path} ({err}); training again")
+  ckpt = checkpoints.TrainCheckpointer(checkpoints.training_dir(lb_path, entry_id), p["checkpoint_every"],
+                                       on_save=on_checkpoint)
   if saved is None:
-    results = train.run_experiment(task, model, runs, tcfg, keep_params=True, with_references=True)
+    if not resume:
+      ckpt.remove()  # a fresh run never continues another run's training state
+    elif ckpt.latest_step() is not None:
+      log(f"resume: training continues from the checkpoint at step {ckpt.latest_step()} in {ckpt.directory}")
+    results = train.run_experiment(task, model, runs, tcfg, keep_params=True, with_references=True, checkpoint=ckpt)
     params_per_seed = [r.params for r in results]
   else:
     params_per_seed = [checkpoints.seed_params(saved[0], i) for i in range(len(p["seeds"]))]
@@ -627,6 +751,14 @@ def run_study(preset: str | dict = "default", out: str = "runs/searchers.json", 
         f"{c['slope']:+.4f} CI [{c['slope_ci'][0]:+.4f}, {c['slope_ci'][1]:+.4f}]")
   bar.update(1)
 
+  t0 = time.perf_counter()
+  anatomy = error_anatomy(model, params_per_seed, p["seeds"], sizes, t, p["multiple"], p["anatomy_mazes"])
+  timing["anatomy_s"] = time.perf_counter() - t0
+  for size in sizes:
+    a = anatomy["sizes"][str(size)][str(top * t)]
+    log(f"  size {size} at {top}T: largest state {a['state_max_quantiles']['100']:.3g}, runaway share "
+        f"{a['runaway_share']:.2f}")
+
   # 4. classify
   t0 = time.perf_counter()
   stream = train.prepare_data(task, runs, tcfg).pools  # each seed's training mazes (deterministic)
@@ -645,8 +777,9 @@ def run_study(preset: str | dict = "default", out: str = "runs/searchers.json", 
   # 6. pictures
   t0 = time.perf_counter()
   files = {"curves_png": stem + "_curves.png", "probes_png": stem + "_probes.png", "mazes_png": stem + "_mazes.png",
-           "leaderboard": lb_path}
+           "anatomy_png": stem + "_anatomy.png", "leaderboard": lb_path}
   plot_curves(files["curves_png"], curves, t, p["size"])
+  plot_anatomy(files["anatomy_png"], anatomy, p["size"])
   plot_probes(files["probes_png"], probe)
   plot_mazes(files["mazes_png"], model, params_per_seed[0], p)
   timing["pictures_s"] = time.perf_counter() - t0
@@ -657,6 +790,9 @@ def run_study(preset: str | dict = "default", out: str = "runs/searchers.json", 
   lb_doc = _leaderboard(task, model, task_desc, model_desc, tcfg, p, results, saved, params_per_seed, verdicts,
                         environment, command, lb_path, entry_id)
   leaderboard.write(lb_path, lb_doc)
+  ckpt.remove()  # the trained parameters are saved with the entry: the training state is not needed
+  if os.path.isdir(os.path.dirname(ckpt.directory)) and not os.listdir(os.path.dirname(ckpt.directory)):
+    os.rmdir(os.path.dirname(ckpt.directory))
   timing["leaderboard_s"] = time.perf_counter() - t0
   bar.update(1)
   bar.close()
@@ -664,10 +800,11 @@ def run_study(preset: str | dict = "default", out: str = "runs/searchers.json", 
 
   table = extrapolation_table(p, model)
   doc = {"schema_version": SCHEMA_VERSION, "preset": name, "config": p, "environment": environment,
-         "command": command, "training": training, "curves": curves, "classify": verdicts, "probes": probe,
+         "command": command, "training": training, "curves": curves, "anatomy": anatomy, "classify": verdicts,
+         "probes": probe,
          "published": PUBLISHED, "extrapolation_table": table,
          "files": {k: os.path.relpath(v, os.path.dirname(os.path.abspath(out))) for k, v in files.items()},
-         "timing": timing, "headline": headline(curves, verdicts, probe, p, t)}
+         "timing": timing, "headline": headline(curves, verdicts, probe, p, t, anatomy)}
   jsonschema.validate(doc, SCHEMA)
   provenance.write_json(out, doc)
   log(f"searchers: wrote {out} ({timing['total_s']:.0f}s)")
@@ -695,7 +832,7 @@ def extrapolation_table(p: dict[str, Any], model) -> list[dict[str, str]]:
   return [{"setting": k, "ours": ours[k], "published": v} for k, v in PUBLISHED["rows"]]
 
 
-def headline(curves, verdicts, probe, p, t) -> dict[str, Any]:
+def headline(curves, verdicts, probe, p, t, anatomy=None) -> dict[str, Any]:
   """The numbers the issue's "Done when" asks for, in one place."""
   out: dict[str, Any] = {"sizes": {}}
   top = p["multiple"] * t
@@ -710,6 +847,14 @@ def headline(curves, verdicts, probe, p, t) -> dict[str, Any]:
       str(r["seed"]): [int(size) for size, e in curves["sizes"].items()
                        if int(size) in p["larger_sizes"] for q in e["per_seed"] if q["seed"] == r["seed"]
                        and q["loss_falls"]] for r in curves["sizes"][str(p["size"])]["per_seed"]}
+  if anatomy is not None:  # overall error shares at the most iterations (error_anatomy)
+    top_key = str(anatomy["iterations"][-1])
+    out["anatomy_at_max"] = {size: {
+        "missing_path_share": sum(r * n for r, n in zip(a[top_key]["missing_path_rate"], a[top_key]["path_cells"])
+                                  if r is not None) / max(sum(a[top_key]["path_cells"]), 1),
+        "false_path_share": sum(r * n for r, n in zip(a[top_key]["false_path_rate"], a[top_key]["dead_cells"])
+                                if r is not None) / max(sum(a[top_key]["dead_cells"]), 1),
+        "runaway_share": a[top_key]["runaway_share"]} for size, a in anatomy["sizes"].items()}
   out["model_verdicts"] = [v["combined"] for v in verdicts["model"]]
   out["ground_truth_verdicts"] = {g["name"]: g["combined"] for g in verdicts["ground_truth"]}
   falls = [s for s in p["larger_sizes"] if out["sizes"][str(s)]["falls_beyond_training_t"]]

@@ -5,10 +5,10 @@ is a convolution with zero padding (3x3; the residual blocks' kernel k is ``bloc
 without bias as published unless ``bias`` is set, so every weight applies to every cell and the same parameters
 run on a grid of any size:
 
-    h_0 = relu(conv_{C->w}(x))                                                      (projection)
+    h_0 = min(relu(conv_{C->w}(x)), bound)                                          (projection)
     u = conv_{w+C->w}([h_{t-1}, x])   (recall: the raw input re-injected;  without recall: conv_{w->w}(h_{t-1}))
     u = relu(u + convk_{w->w}(relu(convk_{w->w}(u))))    repeated ``blocks`` times  (residual blocks, k x k)
-    h_t = u                                                  t = 1 .. T (the same weights every iteration)
+    h_t = min(u, bound)                                      t = 1 .. T (the same weights every iteration)
     out_t = conv_{w/2->1}(relu(conv_{w->w/2}(h_t)))           one logit per cell, flattened to [B, S * S]
 
 With ``block_kernel=1`` an iteration is a neural cellular automaton (Mordvintsev et al. 2020): one 3x3 look at the
@@ -16,6 +16,12 @@ neighbours and a per-cell update, so the state of a cell after an iteration depe
 and a rule learned on small grids sees, in every cell away from the border, the same local situations a larger
 grid has. With 3x3 blocks one iteration reaches 1 + 2 * blocks cells, so on a 5x5 training grid every cell's
 neighbourhood touches the border (the results in harness/maze_study.py compare the two).
+
+``state_bound`` (None as published: no ceiling) caps every state at a constant. An unbounded relu recurrence can
+have a mode that grows without limit in a local situation its training grids never held long enough to matter:
+the maze study's unbounded CA step, trained on 5x5 mazes, keeps its states below 6 there for 240 iterations, but on
+10x10 and 20x20 mazes a few cells grow from ~4 at t = 60 to 1e12 and more by t = 240 and wreck their neighbours
+(harness/maze_study.py). With the ceiling a state can saturate but never run away.
 
 The module returns the head outputs of every iteration, [T, B, S * S] (the "cells" head of ``models.base``
 thresholds them at 0 and reshapes to [..., S, S]); T is the configured training ``iterations`` or any T >= 1 at
@@ -41,6 +47,7 @@ from mesabench.models import base
 MAX_ITERATIONS = 1024
 MAX_WIDTH = 512
 MAX_BLOCKS = 8
+MAX_STATE_BOUND = 1e6
 
 
 _INIT = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
@@ -52,6 +59,11 @@ def _conv(features: int, name: str, kernel: int = 3, bias: bool = False) -> nn.C
   return nn.Conv(features, (kernel, kernel), padding="SAME", use_bias=bias, kernel_init=_INIT, name=name)
 
 
+def _bound(h, bound: float | None):
+  """The state's ceiling: relu states in [0, bound] (``state_bound``), or unbounded (None, as published)."""
+  return h if bound is None else jnp.minimum(h, bound)
+
+
 class _Step(nn.Module):
   """One iteration: recall conv, residual blocks, optional detach, and the head on the new state."""
   width: int
@@ -60,6 +72,7 @@ class _Step(nn.Module):
   keep_states: bool
   block_kernel: int = 3
   bias: bool = False
+  state_bound: float | None = None
 
   @nn.compact
   def __call__(self, carry, x, detach_before):
@@ -69,6 +82,7 @@ class _Step(nn.Module):
     for i in range(self.blocks):
       z = nn.relu(_conv(self.width, f"block{i}_a", self.block_kernel, b)(u))
       u = nn.relu(u + _conv(self.width, f"block{i}_b", self.block_kernel, b)(z))
+    u = _bound(u, self.state_bound)
     t = t + 1
     u = base.detach(u, t, detach_before)
     half = max(self.width // 2, 1)
@@ -84,6 +98,7 @@ class RecurrentConvNet(nn.Module):
   recall: bool = True
   block_kernel: int = 3
   bias: bool = False
+  state_bound: float | None = None
 
   @nn.compact
   def __call__(self, inputs, iterations=None, detach_before=None, return_states=False):
@@ -91,10 +106,11 @@ class RecurrentConvNet(nn.Module):
       raise ValueError(f"inputs must be [B, S, S, C] grids, got shape {inputs.shape}")
     t = self.iterations if iterations is None else iterations
     x = inputs.astype(jnp.float32)
-    h0 = nn.relu(_conv(self.width, "project", 3, self.bias)(x))
+    h0 = _bound(nn.relu(_conv(self.width, "project", 3, self.bias)(x)), self.state_bound)
     loop = nn.scan(_Step, variable_broadcast="params", split_rngs={"params": False},
                    in_axes=(nn.broadcast, nn.broadcast), length=t)
-    step = loop(self.width, self.blocks, self.recall, return_states, self.block_kernel, self.bias, name="step")
+    step = loop(self.width, self.blocks, self.recall, return_states, self.block_kernel, self.bias,
+                self.state_bound, name="step")
     _, (out, hs) = step((h0, jnp.int32(0)), x, detach_before)
     return (out, hs) if return_states else out
 
@@ -103,7 +119,8 @@ class RecurrentConvNet(nn.Module):
 class RecurrentConv(base.IterativeNetModel):
   """Config: width (1..512, default 32), blocks (residual blocks per iteration, 1..8, default 2 as published),
   iterations (training T, 1..1024, default 20), recall (default True), block_kernel (3 as published, or 1: a
-  neural cellular automaton step), bias (default False as published), loss_on ("last" default, or "all"), head,
+  neural cellular automaton step), bias (default False as published), state_bound (None as published, or a
+  ceiling in (0, 1e6] on every state), loss_on ("last" default, or "all"), head,
   bins (unused by the cells head; kept so every net takes the same head options)."""
 
   max_iterations = MAX_ITERATIONS
@@ -114,7 +131,7 @@ class RecurrentConv(base.IterativeNetModel):
   def module(self):
     o = self.options
     return RecurrentConvNet(width=o["width"], blocks=o["blocks"], iterations=o["iterations"], recall=o["recall"],
-                            block_kernel=o["block_kernel"], bias=o["bias"])
+                            block_kernel=o["block_kernel"], bias=o["bias"], state_bound=o["state_bound"])
 
   def predicted_param_count(self) -> int:
     """The parameter count of the module docstring's formula."""
@@ -131,6 +148,14 @@ def _check_kernel(value) -> int:
   return int(value)
 
 
+def _check_bound(value) -> float | None:
+  if value is None:
+    return None
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_STATE_BOUND:
+    raise ValueError(f"state_bound must be None or a number in (0, {MAX_STATE_BOUND:g}], got {value!r}")
+  return float(value)
+
+
 def make(spec, **config) -> RecurrentConv:
   if len(spec.input_shape) != 3:
     raise ValueError(f"spec.input_shape must be a grid (S, S, C) for recurrent_conv, got {spec.input_shape}")
@@ -144,6 +169,7 @@ def make(spec, **config) -> RecurrentConv:
             "iterations": base.check_int("iterations", config.get("iterations", 20), 1, MAX_ITERATIONS),
             "recall": recall, "bias": bias,
             "block_kernel": _check_kernel(config.get("block_kernel", 3)),
+            "state_bound": _check_bound(config.get("state_bound")),
             "loss_on": base.check_choice("loss_on", config.get("loss_on", "last"), ("all", "last")),
             **base.head_defaults(spec, config)}
   return RecurrentConv("recurrent_conv", spec, base.finish_config("recurrent_conv", config, filled))

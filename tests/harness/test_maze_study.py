@@ -82,7 +82,12 @@ def test_ladder_and_bad_presets():
   assert maze_study.classify_ladder(30, 8) == [3, 7, 15, 30, 60, 120, 240]
   assert maze_study.classify_ladder(3, 2) == [1, 3, 6]
   assert maze_study.classify_ladder(1, 4) == [1, 2, 4]
+  for name in maze_study.PRESETS:  # every shipped preset is valid
+    assert maze_study.check_preset(name)["seeds"]
+  assert maze_study.check_preset("ca7")["model"]["state_bound"] == 6.0
   good = maze_study.check_preset("smoke")
+  with pytest.raises(ValueError, match="checkpoint_every"):
+    maze_study.check_preset(dict(good, checkpoint_every=0))
   for field, value, name in (("size", 1, "size"), ("larger_sizes", [3], "larger_sizes"), ("seeds", [0], "seeds"),
                              ("scales", [0], "scales"), ("multiple", 1, "multiple")):
     bad = dict(good, **{field: value})
@@ -115,7 +120,7 @@ def test_smoke_study_writes_everything(tmp_path):
   assert knob["combined"] == "searcher"  # BFS with its depth as the knob: the positive control
   probe = doc["probes"]["sizes"][str(p["probe_sizes"][0])]
   assert set(probe["summary"]) >= {"path", "dist_goal", "reach_start@c=1", "deadend_alive@c=2", "best_scale"}
-  for key in ("curves_png", "probes_png", "mazes_png"):
+  for key in ("curves_png", "probes_png", "mazes_png", "anatomy_png"):
     assert os.path.getsize(os.path.join(tmp_path, doc["files"][key])) > 1000
   lb = leaderboard.read(os.path.join(tmp_path, doc["files"]["leaderboard"]))
   assert lb["entries"][0]["model"]["id"] == "recurrent_conv" and "detect" in lb["entries"][0]
@@ -125,6 +130,27 @@ def test_smoke_study_writes_everything(tmp_path):
   again = maze_study.run_study("smoke", out, command="test", log=lambda s: None, resume=True)
   assert again["training"]["resumed_from"].endswith("s_leaderboard.json")
   assert again["curves"]["sizes"] == doc["curves"]["sizes"]
+  assert not os.path.exists(tmp_path / "s_leaderboard.ckpt")  # training state removed once the entry is written
+  # A training interrupted after its checkpoint at step 2 continues from it under --resume: the same model.
+  out2 = str(tmp_path / "k.json")
+
+  class Killed(Exception):
+    pass
+
+  def kill(step):
+    if step == 2:
+      raise Killed
+
+  with pytest.raises(Killed):
+    maze_study.run_study("smoke", out2, command="test", log=lambda s: None, on_checkpoint=kill)
+  assert not os.path.exists(out2) and os.listdir(tmp_path / "k_leaderboard.ckpt")
+  saves, lines = [], []
+  resumed = maze_study.run_study("smoke", out2, command="test", log=lines.append, resume=True,
+                                 on_checkpoint=saves.append)
+  assert saves == [p["train"]["steps"]] and any("continues from the checkpoint at step 2" in x for x in lines)
+  assert resumed["curves"]["sizes"] == doc["curves"]["sizes"]
+  assert resumed["classify"]["model"] == doc["classify"]["model"]
+  assert not os.path.exists(tmp_path / "k_leaderboard.ckpt")
 
 
 def test_binary_refuses_bad_flags_before_work(tmp_path):
@@ -136,3 +162,41 @@ def test_binary_refuses_bad_flags_before_work(tmp_path):
                          text=True, env=env, timeout=300)
     assert res.returncode == 2, (args, res.stderr)
     assert res.stderr.strip().startswith("error:") and field in res.stderr, (args, res.stderr)
+
+
+class _ScriptedModel:
+  """A stand-in for a trained network whose errors are known: it marks the true path (the task's full BFS) but leaves
+  out the start and the goal (distance 0 to an end), marks every first-round dead end (a non-end cell with one
+  passage) as path, and reports a constant hidden state ``state``."""
+
+  def __init__(self, state):
+    self.state = state
+
+  def outputs(self, params, inputs, iterations, return_states=False):
+    del params
+    size = inputs.shape[1]
+    task = tasks.make("Maze-v0", size=size)
+    jnp = jax.numpy  # traced: error_anatomy jits the model's outputs
+    path = task.search("bfs", task.search_budget_range("bfs")[1], inputs) > 0
+    ends = (inputs[..., 4] > 0) | (inputs[..., 5] > 0)
+    dead1 = (inputs[..., :4].sum(-1) == 1) & ~ends
+    logits = jnp.where((path & ~ends) | dead1, 5.0, -5.0).reshape(inputs.shape[0], -1)
+    logits = jnp.broadcast_to(logits, (iterations,) + logits.shape)
+    states = jnp.full((iterations,) + inputs.shape[:3] + (2,), self.state, jnp.float32)
+    return logits, states
+
+
+@pytest.mark.parametrize("state,runaway", [(5.0, 0.0), (2e3, 1.0)])
+def test_error_anatomy_against_a_model_with_known_errors(state, runaway):
+  a = maze_study.error_anatomy(_ScriptedModel(state), [None, None], [0, 1], [5, 7], train_t=2, multiple=2,
+                               num_mazes=16)
+  assert a["iterations"] == [2, 4]
+  for size in ("5", "7"):
+    for t in ("2", "4"):
+      e = a["sizes"][size][t]
+      assert e["exact_match"] == 0.0  # start and goal are always missing
+      assert e["missing_path_rate"][0] == 1.0 and all(r in (0.0, None) for r in e["missing_path_rate"][1:])
+      assert e["path_cells"][0] == 2 * 2 * 16  # start and goal, 16 mazes, 2 seeds
+      assert e["false_path_rate"][0] == 1.0 and all(r in (0.0, None) for r in e["false_path_rate"][1:])
+      assert e["state_max_quantiles"]["100"] == state and e["runaway_share"] == runaway
+      assert sum(e["path_cells"]) + sum(e["dead_cells"]) == 2 * 16 * int(size) ** 2

@@ -122,13 +122,16 @@ def _step(p, h, x, options):
   for i in range(options["blocks"]):
     z = jax.nn.relu(_layer(s[f"block{i}_a"], u))
     u = jax.nn.relu(u + _layer(s[f"block{i}_b"], z))
+  if options["state_bound"] is not None:
+    u = jnp.clip(u, 0.0, options["state_bound"])
   logit = _layer(s["head_b"], jax.nn.relu(_layer(s["head_a"], u)))
   return u, logit.reshape(logit.shape[0], -1)
 
 
-@pytest.mark.parametrize("kernel,bias", [(3, False), (1, True)])
-def test_forward_equals_the_hand_written_recurrence(kernel, bias):
-  m = models.make("recurrent_conv", maze_spec(5), width=6, blocks=2, iterations=4, block_kernel=kernel, bias=bias)
+@pytest.mark.parametrize("kernel,bias,bound", [(3, False, None), (1, True, None), (1, True, 0.05)])
+def test_forward_equals_the_hand_written_recurrence(kernel, bias, bound):
+  m = models.make("recurrent_conv", maze_spec(5), width=6, blocks=2, iterations=4, block_kernel=kernel, bias=bias,
+                  state_bound=bound)
   params = m.init(jax.random.key(7))
   if bias:  # flax initializes biases at zero: make them count
     params = jax.tree_util.tree_map_with_path(
@@ -136,11 +139,18 @@ def test_forward_equals_the_hand_written_recurrence(kernel, bias):
   assert params["step"]["block0_a"]["kernel"].shape[:2] == (kernel, kernel)
   x = grids(8, 3, 5)
   h = jax.nn.relu(_layer(params["project"], x))
+  if bound is not None:
+    h = jnp.minimum(h, bound)
   ref = []
   for _ in range(4):
     h, logit = _step(params, h, x, m.options)
     ref.append(logit)
   np.testing.assert_allclose(np.asarray(m.outputs(params, x)), np.asarray(jnp.stack(ref)), rtol=1e-4, atol=1e-5)
+  states = np.asarray(m.outputs(params, x, return_states=True)[1])
+  if bound is None:
+    assert states.max() > 0.05  # so the bounded case below does bite
+  else:
+    assert states.max() == np.float32(bound) and states.min() >= 0.0
 
 
 def test_cells_head_loss_against_numpy_bce():
@@ -173,7 +183,9 @@ def test_mlp_answers_a_cells_task_with_a_weight_per_cell():
                                          ({"iterations": 0}, "iterations"), ({"blocks": 0}, "blocks"),
                                          ({"recall": 1}, "recall"), ({"loss_on": "first"}, "loss_on"),
                                          ({"block_kernel": 2}, "block_kernel"), ({"block_kernel": True}, "block_kernel"),
-                                         ({"bias": "yes"}, "bias"),
+                                         ({"bias": "yes"}, "bias"), ({"state_bound": 0}, "state_bound"),
+                                         ({"state_bound": -1.0}, "state_bound"), ({"state_bound": True}, "state_bound"),
+                                         ({"state_bound": "1"}, "state_bound"), ({"state_bound": 1e7}, "state_bound"),
                                          ({"depth": 3}, "depth")])
 def test_bad_config_names_the_parameter(config, name):
   with pytest.raises(ValueError, match=name):
