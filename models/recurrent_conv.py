@@ -10,6 +10,8 @@ run on a grid of any size:
     u = relu(u + convk_{w->w}(relu(convk_{w->w}(u))))    repeated ``blocks`` times  (residual blocks, k x k)
     h_t = min(u, bound)                                      t = 1 .. T (the same weights every iteration)
     out_t = conv_{w/2->1}(relu(conv_{w->w/2}(h_t)))           one logit per cell, flattened to [B, S * S]
+    (``monotone``: the recall conv reads [h_{t-1}, sigmoid(out_{t-1}), x] and out_t = min(out_{t-1}, head(h_t));
+     without ``memory`` it reads [sigmoid(out_{t-1}), x] only)
 
 With ``block_kernel=1`` an iteration is a neural cellular automaton (Mordvintsev et al. 2020): one 3x3 look at the
 neighbours and a per-cell update, so the state of a cell after an iteration depends on its 3x3 neighbourhood only
@@ -23,16 +25,30 @@ the maze study's unbounded CA step, trained on 5x5 mazes, keeps its states below
 10x10 and 20x20 mazes a few cells grow from ~4 at t = 60 to 1e12 and more by t = 240 and wreck their neighbours
 (harness/maze_study.py). With the ceiling a state can saturate but never run away.
 
+``monotone`` (False as published) makes the answer an erase-only channel: out_t = min(out_{t-1}, head(h_t)) from
+out_0 = ``MONOTONE_START`` (every cell "on the path"), and the recall conv also reads sigmoid(out_{t-1}), so an
+iteration sees which neighbours are still in. A cell, once ruled out, stays out however long the network runs;
+more iterations can only remove cells. This is the shape of dead-end filling (each round removes every remaining
+cell other than the ends with at most one passage to a remaining cell; the survivors are the path), but what
+removes a cell, and when, is learned. ``memory=False`` (needs ``monotone`` and ``recall``) drops the hidden state
+from the recurrence: the recall conv reads only [sigmoid(out_{t-1}), x], there is no projection, and the answer
+channel is all an iteration passes to the next, so the rule cannot count iterations. Why (harness/maze_study.py,
+preset "erase"): in the pilots with an erase-only answer and the hidden state kept, the trained network's answer
+stops changing at about its training T whatever the maze (a clock in its state); without the state it keeps
+pruning beyond T on larger mazes.
+
 The module returns the head outputs of every iteration, [T, B, S * S] (the "cells" head of ``models.base``
 thresholds them at 0 and reshapes to [..., S, S]); T is the configured training ``iterations`` or any T >= 1 at
 test time. One iteration moves information at most 1 + 2 * blocks cells (its receptive field grows by that much).
 
-Parameters (h = max(w // 2, 1)):  9 C w  +  9 (w + C) w (recall; 9 w w without)  +  blocks * 2 * k^2 w w
-+  9 w h  +  9 h, and with ``bias`` (2 + 2 blocks) w + h + 1 more.
+Parameters (h = max(w // 2, 1), m = 1 with ``monotone`` else 0):  9 C w  +  9 (w + m + C) w (recall; 9 (w + m) w
+without)  +  blocks * 2 * k^2 w w  +  9 w h  +  9 h, and with ``bias`` (2 + 2 blocks) w + h + 1 more; without
+``memory`` the projection (9 C w, and its w biases) and the recall conv's 9 w w state weights are gone.
 
 The iterative-module interface (``models.base.IterativeNetModel.recipe_loss`` and the probes use it):
 ``__call__(inputs, iterations=None, detach_before=None, return_states=False)``; ``detach_before`` (None or an
-int32 n in [0, T], may be traced) stops the gradient through the states of iterations 1..n, so the parameters get
+int32 n in [0, T], may be traced) stops the gradient through the states (and, with ``monotone``, the answers) of
+iterations 1..n, so the parameters get
 gradient only through iterations n+1..T; ``return_states=True`` returns (outputs, states [T, B, S, S, w]).
 """
 from __future__ import annotations
@@ -40,6 +56,7 @@ from __future__ import annotations
 import dataclasses
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from mesabench.models import base
@@ -48,6 +65,8 @@ MAX_ITERATIONS = 1024
 MAX_WIDTH = 512
 MAX_BLOCKS = 8
 MAX_STATE_BOUND = 1e6
+MONOTONE_START = 1e4
+"""The ``monotone`` answer's logit before the first iteration (every cell on the path; sigmoid = 1 in float32)."""
 
 
 _INIT = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
@@ -73,12 +92,15 @@ class _Step(nn.Module):
   block_kernel: int = 3
   bias: bool = False
   state_bound: float | None = None
+  monotone: bool = False
+  memory: bool = True
 
   @nn.compact
   def __call__(self, carry, x, detach_before):
-    h, t = carry
+    h, answer, t = carry
     b = self.bias
-    u = _conv(self.width, "recall", 3, b)(jnp.concatenate([h, x], axis=-1) if self.recall else h)
+    seen = ([h] if self.memory else []) + ([jax.nn.sigmoid(answer)] if self.monotone else [])
+    u = _conv(self.width, "recall", 3, b)(jnp.concatenate(seen + ([x] if self.recall else []), axis=-1))
     for i in range(self.blocks):
       z = nn.relu(_conv(self.width, f"block{i}_a", self.block_kernel, b)(u))
       u = nn.relu(u + _conv(self.width, f"block{i}_b", self.block_kernel, b)(z))
@@ -87,7 +109,9 @@ class _Step(nn.Module):
     u = base.detach(u, t, detach_before)
     half = max(self.width // 2, 1)
     logit = _conv(1, "head_b", 3, b)(nn.relu(_conv(half, "head_a", 3, b)(u)))
-    return (u, t), (logit.reshape(logit.shape[0], -1), u if self.keep_states else None)
+    if self.monotone:  # the answer can only fall; the carried answer is detached like the state
+      logit = base.detach(jnp.minimum(answer, logit), t, detach_before)
+    return (u, logit, t), (logit.reshape(logit.shape[0], -1), u if self.keep_states else None)
 
 
 class RecurrentConvNet(nn.Module):
@@ -99,6 +123,8 @@ class RecurrentConvNet(nn.Module):
   block_kernel: int = 3
   bias: bool = False
   state_bound: float | None = None
+  monotone: bool = False
+  memory: bool = True
 
   @nn.compact
   def __call__(self, inputs, iterations=None, detach_before=None, return_states=False):
@@ -106,12 +132,16 @@ class RecurrentConvNet(nn.Module):
       raise ValueError(f"inputs must be [B, S, S, C] grids, got shape {inputs.shape}")
     t = self.iterations if iterations is None else iterations
     x = inputs.astype(jnp.float32)
-    h0 = _bound(nn.relu(_conv(self.width, "project", 3, self.bias)(x)), self.state_bound)
+    if self.memory:
+      h0 = _bound(nn.relu(_conv(self.width, "project", 3, self.bias)(x)), self.state_bound)
+    else:  # no state is carried (nothing reads h0): the answer channel is the only memory
+      h0 = jnp.zeros(x.shape[:-1] + (self.width,), jnp.float32)
     loop = nn.scan(_Step, variable_broadcast="params", split_rngs={"params": False},
                    in_axes=(nn.broadcast, nn.broadcast), length=t)
     step = loop(self.width, self.blocks, self.recall, return_states, self.block_kernel, self.bias,
-                self.state_bound, name="step")
-    _, (out, hs) = step((h0, jnp.int32(0)), x, detach_before)
+                self.state_bound, self.monotone, self.memory, name="step")
+    answer0 = jnp.full(x.shape[:-1] + (1,), MONOTONE_START, jnp.float32)
+    _, (out, hs) = step((h0, answer0, jnp.int32(0)), x, detach_before)
     return (out, hs) if return_states else out
 
 
@@ -120,7 +150,9 @@ class RecurrentConv(base.IterativeNetModel):
   """Config: width (1..512, default 32), blocks (residual blocks per iteration, 1..8, default 2 as published),
   iterations (training T, 1..1024, default 20), recall (default True), block_kernel (3 as published, or 1: a
   neural cellular automaton step), bias (default False as published), state_bound (None as published, or a
-  ceiling in (0, 1e6] on every state), loss_on ("last" default, or "all"), head,
+  ceiling in (0, 1e6] on every state), monotone (default False as published: an erase-only answer, see the
+  module docstring), memory (default True as published; False: no hidden state is carried, needs monotone and
+  recall), loss_on ("last" default, or "all"), head,
   bins (unused by the cells head; kept so every net takes the same head options)."""
 
   max_iterations = MAX_ITERATIONS
@@ -131,15 +163,20 @@ class RecurrentConv(base.IterativeNetModel):
   def module(self):
     o = self.options
     return RecurrentConvNet(width=o["width"], blocks=o["blocks"], iterations=o["iterations"], recall=o["recall"],
-                            block_kernel=o["block_kernel"], bias=o["bias"], state_bound=o["state_bound"])
+                            block_kernel=o["block_kernel"], bias=o["bias"], state_bound=o["state_bound"],
+                            monotone=o["monotone"], memory=o["memory"])
 
   def predicted_param_count(self) -> int:
     """The parameter count of the module docstring's formula."""
     o = self.options
     c, w, h = int(self.spec.input_shape[-1]), o["width"], max(o["width"] // 2, 1)
     k2 = o["block_kernel"] ** 2
-    n = 9 * c * w + 9 * (w + c if o["recall"] else w) * w + o["blocks"] * 2 * k2 * w * w + 9 * w * h + 9 * h
-    return n + ((2 + 2 * o["blocks"]) * w + h + 1 if o["bias"] else 0)
+    a = 1 if o["monotone"] else 0  # the answer channel the recall conv reads
+    state = (9 * c * w + w * w * 9) if o["memory"] else 0  # the projection and the recall conv's state inputs
+    n = state + 9 * (a + (c if o["recall"] else 0)) * w + o["blocks"] * 2 * k2 * w * w + 9 * w * h + 9 * h
+    if o["bias"]:
+      n += (2 + 2 * o["blocks"]) * w + h + 1 - (0 if o["memory"] else w)  # no projection bias without memory
+    return n
 
 
 def _check_kernel(value) -> int:
@@ -159,15 +196,18 @@ def _check_bound(value) -> float | None:
 def make(spec, **config) -> RecurrentConv:
   if len(spec.input_shape) != 3:
     raise ValueError(f"spec.input_shape must be a grid (S, S, C) for recurrent_conv, got {spec.input_shape}")
-  recall, bias = config.get("recall", True), config.get("bias", False)
-  if not isinstance(recall, bool):
-    raise ValueError(f"recall must be True or False, got {recall!r}")
-  if not isinstance(bias, bool):
-    raise ValueError(f"bias must be True or False, got {bias!r}")
+  flags = {name: config.get(name, default) for name, default in (("recall", True), ("bias", False),
+                                                                  ("monotone", False), ("memory", True))}
+  for name, value in flags.items():
+    if not isinstance(value, bool):
+      raise ValueError(f"{name} must be True or False, got {value!r}")
+  if not flags["memory"] and not (flags["monotone"] and flags["recall"]):
+    raise ValueError("memory=False needs monotone=True and recall=True (the answer and the input are then all an "
+                     f"iteration reads), got monotone={flags['monotone']}, recall={flags['recall']}")
   filled = {"width": base.check_int("width", config.get("width", 32), 1, MAX_WIDTH),
             "blocks": base.check_int("blocks", config.get("blocks", 2), 1, MAX_BLOCKS),
             "iterations": base.check_int("iterations", config.get("iterations", 20), 1, MAX_ITERATIONS),
-            "recall": recall, "bias": bias,
+            **flags,
             "block_kernel": _check_kernel(config.get("block_kernel", 3)),
             "state_bound": _check_bound(config.get("state_bound")),
             "loss_on": base.check_choice("loss_on", config.get("loss_on", "last"), ("all", "last")),

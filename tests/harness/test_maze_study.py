@@ -85,6 +85,8 @@ def test_ladder_and_bad_presets():
   for name in maze_study.PRESETS:  # every shipped preset is valid
     assert maze_study.check_preset(name)["seeds"]
   assert maze_study.check_preset("ca7")["model"]["state_bound"] == 6.0
+  erase = maze_study.check_preset("erase")["model"]
+  assert erase["monotone"] is True and erase["memory"] is False
   good = maze_study.check_preset("smoke")
   with pytest.raises(ValueError, match="checkpoint_every"):
     maze_study.check_preset(dict(good, checkpoint_every=0))

@@ -18,17 +18,23 @@ def grids(seed: int, batch: int, size: int, channels: int = 6) -> jax.Array:
   return (jax.random.uniform(jax.random.key(seed), (batch, size, size, channels)) > 0.5).astype(jnp.float32)
 
 
-@pytest.mark.parametrize("width,blocks,recall,channels,kernel,bias", [
-    (8, 1, True, 6, 3, False), (5, 2, False, 6, 3, False), (1, 1, True, 3, 3, False), (12, 3, True, 2, 3, False),
-    (8, 1, True, 6, 1, False), (6, 2, True, 6, 1, True), (5, 1, False, 3, 3, True)])
-def test_param_count_matches_the_formula(width, blocks, recall, channels, kernel, bias):
+@pytest.mark.parametrize("width,blocks,recall,channels,kernel,bias,monotone,memory", [
+    (8, 1, True, 6, 3, False, False, True), (5, 2, False, 6, 3, False, False, True),
+    (1, 1, True, 3, 3, False, False, True), (12, 3, True, 2, 3, False, False, True),
+    (8, 1, True, 6, 1, False, False, True), (6, 2, True, 6, 1, True, False, True),
+    (5, 1, False, 3, 3, True, False, True), (6, 2, True, 6, 1, True, True, True),
+    (4, 1, False, 6, 3, False, True, True), (6, 2, True, 6, 1, True, True, False),
+    (3, 1, True, 4, 3, False, True, False)])
+def test_param_count_matches_the_formula(width, blocks, recall, channels, kernel, bias, monotone, memory):
   m = models.make("recurrent_conv", maze_spec(5, channels), width=width, blocks=blocks, recall=recall, iterations=2,
-                  block_kernel=kernel, bias=bias)
+                  block_kernel=kernel, bias=bias, monotone=monotone, memory=memory)
   params = m.init(jax.random.key(0))
   c, w, h = channels, width, max(width // 2, 1)
-  hand = 9 * c * w + 9 * ((w + c) if recall else w) * w + blocks * 2 * kernel * kernel * w * w + 9 * w * h + 9 * h
-  if bias:  # one per output channel of every conv: project, recall, 2 per block, head_a, head_b
-    hand += w + w + blocks * 2 * w + h + 1
+  reads = (w if memory else 0) + (1 if monotone else 0) + (c if recall else 0)  # the recall conv's inputs
+  hand = (9 * c * w if memory else 0) + 9 * reads * w + blocks * 2 * kernel * kernel * w * w + 9 * w * h + 9 * h
+  assert ("project" in params) == memory
+  if bias:  # one per output channel of every conv: project (with memory), recall, 2 per block, head_a, head_b
+    hand += (w if memory else 0) + w + blocks * 2 * w + h + 1
   assert m.param_count(params) == hand == m.predicted_param_count()
 
 
@@ -64,6 +70,14 @@ def test_weights_are_shared_across_cells():
   assert np.abs(a[:, 10:20, 10:20]).max() > 0
 
 
+def _loss_at(m, spec, x, target):
+  """loss(params, n, at): the head loss after iteration at + 1 of 6, with the first n iterations detached."""
+  def loss(p, n, at):
+    out = m.outputs(p, x, iterations=6, detach_before=n)
+    return jnp.mean(base.head_loss(spec, m.head, m.bins, out[at], target))
+  return loss
+
+
 def test_detach_before_stops_gradients_through_early_iterations():
   """With the state after n iterations detached, the loss at iteration n + k has the gradient of running only k
   iterations from that (constant) state; the projection conv, used only before iteration 1, gets none."""
@@ -72,11 +86,7 @@ def test_detach_before_stops_gradients_through_early_iterations():
   params = m.init(jax.random.key(3))
   x = grids(4, 2, 4)
   target = {"path": (grids(5, 2, 4, 1)[..., 0] > 0).astype(jnp.int32)}
-
-  def loss(p, n, at):
-    out = m.outputs(p, x, iterations=6, detach_before=n)
-    return jnp.mean(base.head_loss(spec, m.head, m.bins, out[at], target))
-
+  loss = _loss_at(m, spec, x, target)
   g_full = jax.grad(loss)(params, None, 5)
   g0 = jax.grad(loss)(params, jnp.int32(0), 5)
   for a, b in zip(jax.tree_util.tree_leaves(g_full), jax.tree_util.tree_leaves(g0)):
@@ -115,16 +125,23 @@ def _layer(p, x):
   return _conv(x, p["kernel"], p.get("bias"))
 
 
-def _step(p, h, x, options):
-  """One iteration written out by hand from the module docstring (an independent reference)."""
+def _step(p, h, x, options, answer=None):
+  """One iteration written out by hand from the module docstring (an independent reference); with ``monotone``
+  the answer logits so far [B, S, S, 1] come in and the new logit is their minimum with the head's; without
+  ``memory`` the recall conv does not read h."""
   s = p["step"]
-  u = _layer(s["recall"], jnp.concatenate([h, x], axis=-1) if options["recall"] else h)
+  seen = [h] if options.get("memory", True) else []
+  if answer is not None:
+    seen.append(1 / (1 + jnp.exp(-answer)))
+  u = _layer(s["recall"], jnp.concatenate(seen + ([x] if options["recall"] else []), axis=-1))
   for i in range(options["blocks"]):
     z = jax.nn.relu(_layer(s[f"block{i}_a"], u))
     u = jax.nn.relu(u + _layer(s[f"block{i}_b"], z))
   if options["state_bound"] is not None:
     u = jnp.clip(u, 0.0, options["state_bound"])
   logit = _layer(s["head_b"], jax.nn.relu(_layer(s["head_a"], u)))
+  if answer is not None:
+    return u, jnp.minimum(answer, logit)
   return u, logit.reshape(logit.shape[0], -1)
 
 
@@ -151,6 +168,55 @@ def test_forward_equals_the_hand_written_recurrence(kernel, bias, bound):
     assert states.max() > 0.05  # so the bounded case below does bite
   else:
     assert states.max() == np.float32(bound) and states.min() >= 0.0
+
+
+@pytest.mark.parametrize("recall,memory", [(True, True), (False, True), (True, False)])
+def test_monotone_answer_equals_the_hand_written_recurrence_and_only_falls(recall, memory):
+  """``monotone``: logit_t = min(logit_{t-1}, head(h_t)) from +MONOTONE_START, the recall conv reading
+  sigmoid(logit_{t-1}) (and h_{t-1} only with ``memory``); each cell's answer never rises with t, however long the
+  model runs."""
+  m = models.make("recurrent_conv", maze_spec(5), width=6, blocks=2, iterations=4, block_kernel=1, bias=True,
+                  state_bound=2.0, monotone=True, recall=recall, memory=memory)
+  params = jax.tree_util.tree_map_with_path(
+      lambda path, a: a + 0.1 if path[-1].key == "bias" else a, m.init(jax.random.key(11)))
+  x = grids(12, 3, 5)
+  h = jnp.minimum(jax.nn.relu(_layer(params["project"], x)), 2.0) if memory else jnp.zeros((3, 5, 5, 6))
+  answer = jnp.full((3, 5, 5, 1), 1e4)
+  ref = []
+  for _ in range(4):
+    h, answer = _step(params, h, x, m.options, answer)
+    ref.append(answer.reshape(3, -1))
+  out = np.asarray(m.outputs(params, x))
+  np.testing.assert_allclose(out, np.asarray(jnp.stack(ref)), rtol=1e-4, atol=1e-5)
+  long = np.asarray(m.outputs(params, x, iterations=40))
+  assert np.all(np.diff(long, axis=0) <= 0)
+  assert np.any(np.diff(long, axis=0) < 0)  # it does fall somewhere (the min bites)
+
+
+def test_monotone_detach_stops_the_answers_gradient_too():
+  """The carried answer of iterations <= n is a constant like the state: the loss at n + k then gets no gradient
+  through the projection (used only before iteration 1), and equals the loss of k iterations from constants."""
+  spec = maze_spec(4)
+  m = models.make("recurrent_conv", spec, width=4, blocks=1, iterations=6, block_kernel=1, bias=True,
+                  monotone=True)
+  params = m.init(jax.random.key(13))
+  x = grids(14, 2, 4)
+  target = {"path": (grids(15, 2, 4, 1)[..., 0] > 0).astype(jnp.int32)}
+  loss = _loss_at(m, spec, x, target)
+  g3 = jax.grad(loss)(params, jnp.int32(3), 4)
+  assert float(jnp.abs(g3["project"]["kernel"]).max()) == 0.0
+  assert float(jnp.abs(jax.grad(loss)(params, None, 4)["project"]["kernel"]).max()) > 0.0
+  out3, states = m.outputs(params, x, iterations=3, return_states=True)
+  h3, a3 = jax.lax.stop_gradient(states[-1]), jax.lax.stop_gradient(out3[-1].reshape(2, 4, 4, 1))
+
+  def two_more(p):
+    h, a = h3, a3
+    for _ in range(2):
+      h, a = _step(p, h, x, m.options, a)
+    return jnp.mean(base.head_loss(spec, m.head, m.bins, a.reshape(2, -1), target))
+  g_ref = jax.grad(two_more)(params)
+  for a, b in zip(jax.tree_util.tree_leaves(g3["step"]), jax.tree_util.tree_leaves(g_ref["step"])):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-7)
 
 
 def test_cells_head_loss_against_numpy_bce():
@@ -186,6 +252,9 @@ def test_mlp_answers_a_cells_task_with_a_weight_per_cell():
                                          ({"bias": "yes"}, "bias"), ({"state_bound": 0}, "state_bound"),
                                          ({"state_bound": -1.0}, "state_bound"), ({"state_bound": True}, "state_bound"),
                                          ({"state_bound": "1"}, "state_bound"), ({"state_bound": 1e7}, "state_bound"),
+                                         ({"monotone": 1}, "monotone"), ({"monotone": "yes"}, "monotone"),
+                                         ({"memory": 0}, "memory"), ({"memory": False}, "memory"),
+                                         ({"memory": False, "monotone": True, "recall": False}, "memory"),
                                          ({"depth": 3}, "depth")])
 def test_bad_config_names_the_parameter(config, name):
   with pytest.raises(ValueError, match=name):
