@@ -337,6 +337,11 @@ RUNAWAY_STATE = 1e3
 mazes for 8 T iterations."""
 
 
+def _rates(num, den) -> list[float | None]:
+  """num / den per bin, None where the bin is empty."""
+  return [float(n / d) if d else None for n, d in zip(num, den)]
+
+
 def error_anatomy(model, params_per_seed: Sequence[Any], seeds: Sequence[int], sizes: Sequence[int], train_t: int,
                   multiple: int, num_mazes: int) -> dict[str, Any]:
   """Where the model's answers go wrong at T and at ``multiple`` x T, per size (``num_mazes`` fresh mazes per seed,
@@ -347,6 +352,7 @@ def error_anatomy(model, params_per_seed: Sequence[Any], seeds: Sequence[int], s
     its ends that fades with distance misses the middle of long paths);
   * ``false_path_rate``: per dead-end-filling round r of a non-path cell (1 .. 19, then 20+), the share of those
     cells the model marks as path (a dead-end filling that stops early keeps the deep dead ends);
+  * ``missing_path_share`` / ``false_path_share``: the same over all bins (of all path / non-path cells);
   * ``state_max_quantiles``: quantiles (50, 90, 100 %) over mazes of the largest hidden-state value in the maze, and
     ``runaway_share``: the share of mazes with a state above ``RUNAWAY_STATE``.
   """
@@ -380,10 +386,11 @@ def error_anatomy(model, params_per_seed: Sequence[Any], seeds: Sequence[int], s
     for t in its:
       a = acc[t]
       smax = np.concatenate(a["smax"])
-      rate = lambda num, den: [float(n / d) if d else None for n, d in zip(num, den)]  # noqa: E731
       per[str(t)] = {"exact_match": float(np.concatenate(a["exact"]).mean()),
-                     "missing_path_rate": rate(a["fn"], a["path"]), "path_cells": a["path"].astype(int).tolist(),
-                     "false_path_rate": rate(a["fp"], a["dead"]), "dead_cells": a["dead"].astype(int).tolist(),
+                     "missing_path_rate": _rates(a["fn"], a["path"]), "path_cells": a["path"].astype(int).tolist(),
+                     "missing_path_share": float(a["fn"].sum() / max(a["path"].sum(), 1)),
+                     "false_path_rate": _rates(a["fp"], a["dead"]), "dead_cells": a["dead"].astype(int).tolist(),
+                     "false_path_share": float(a["fp"].sum() / max(a["dead"].sum(), 1)),
                      "state_max_quantiles": {q: float(np.quantile(smax, int(q) / 100)) for q in ("50", "90", "100")},
                      "runaway_share": float(np.mean(~np.isfinite(smax) | (smax > RUNAWAY_STATE)))}
     out["sizes"][str(size)] = per
@@ -852,7 +859,7 @@ def extrapolation_table(p: dict[str, Any], model) -> list[dict[str, str]]:
   return [{"setting": k, "ours": ours[k], "published": v} for k, v in PUBLISHED["rows"]]
 
 
-def headline(curves, verdicts, probe, p, t, anatomy=None) -> dict[str, Any]:
+def headline(curves, verdicts, probe, p, t, anatomy) -> dict[str, Any]:
   """The numbers the issue's "Done when" asks for, in one place."""
   out: dict[str, Any] = {"sizes": {}}
   top = p["multiple"] * t
@@ -867,14 +874,10 @@ def headline(curves, verdicts, probe, p, t, anatomy=None) -> dict[str, Any]:
       str(r["seed"]): [int(size) for size, e in curves["sizes"].items()
                        if int(size) in p["larger_sizes"] for q in e["per_seed"] if q["seed"] == r["seed"]
                        and q["loss_falls"]] for r in curves["sizes"][str(p["size"])]["per_seed"]}
-  if anatomy is not None:  # overall error shares at the most iterations (error_anatomy)
-    top_key = str(anatomy["iterations"][-1])
-    out["anatomy_at_max"] = {size: {
-        "missing_path_share": sum(r * n for r, n in zip(a[top_key]["missing_path_rate"], a[top_key]["path_cells"])
-                                  if r is not None) / max(sum(a[top_key]["path_cells"]), 1),
-        "false_path_share": sum(r * n for r, n in zip(a[top_key]["false_path_rate"], a[top_key]["dead_cells"])
-                                if r is not None) / max(sum(a[top_key]["dead_cells"]), 1),
-        "runaway_share": a[top_key]["runaway_share"]} for size, a in anatomy["sizes"].items()}
+  top_key = str(anatomy["iterations"][-1])  # overall error shares at the most iterations (error_anatomy)
+  out["anatomy_at_max"] = {size: {k: a[top_key][k] for k in ("missing_path_share", "false_path_share",
+                                                              "runaway_share")}
+                           for size, a in anatomy["sizes"].items()}
   out["model_verdicts"] = [v["combined"] for v in verdicts["model"]]
   out["ground_truth_verdicts"] = {g["name"]: g["combined"] for g in verdicts["ground_truth"]}
   falls = [s for s in p["larger_sizes"] if out["sizes"][str(s)]["falls_beyond_training_t"]]

@@ -202,3 +202,5 @@ def test_error_anatomy_against_a_model_with_known_errors(state, runaway):
       assert e["false_path_rate"][0] == 1.0 and all(r in (0.0, None) for r in e["false_path_rate"][1:])
       assert e["state_max_quantiles"]["100"] == state and e["runaway_share"] == runaway
       assert sum(e["path_cells"]) + sum(e["dead_cells"]) == 2 * 16 * int(size) ** 2
+      assert e["missing_path_share"] == pytest.approx(64 / sum(e["path_cells"]))  # the 64 start and goal cells
+      assert e["false_path_share"] == pytest.approx(e["dead_cells"][0] / sum(e["dead_cells"]))
