@@ -8,6 +8,7 @@ task (curves, classify, probes of its state against the task's search), beside i
     python -m mesabench.benchmarks.searchers --preset=dt_blocks --out=runs/searchers_dt_blocks.json   # baseline
     python -m mesabench.benchmarks.searchers --preset=ca7 --out=runs/searchers_ca7.json   # 7x7 training, ~45 min
     python -m mesabench.benchmarks.searchers --preset=erase --out=runs/searchers_erase.json   # erase-only answer
+    python -m mesabench.benchmarks.searchers --preset=erase_local --out=runs/searchers_erase_local.json   # 3x3 look
     python -m mesabench.benchmarks.searchers --out=results/searchers.json --overwrite   # the committed copy
 
 Beside --out it writes <stem>_curves.png, <stem>_probes.png, <stem>_mazes.png, <stem>_anatomy.png,
@@ -35,7 +36,8 @@ _PART = flags.DEFINE_enum("part", "maze", ["maze"] + sorted(searchers.PARTS),
 _PRESET = flags.DEFINE_enum("preset", "default", sorted(maze_study.PRESETS), "Maze study preset: default (the "
                             "cellular-automaton step, <= 20 min on 2 CPU cores), ca7 (the CA step with 2 blocks and "
                             "bounded states trained on 7x7 mazes, ~45 min), erase (an erase-only answer without a "
-                            "hidden state, 5x5 training), dt_blocks (the deep-thinking block "
+                            "hidden state, 5x5 training), erase_local (the same reading only a 3x3 "
+                            "neighbourhood per iteration, with the soft minimum's gradient), dt_blocks (the deep-thinking block "
                             "layout, the baseline beside it) or smoke (seconds; learns nothing).")
 _SEEDS = flags.DEFINE_list("seeds", None, "Seeds, >= 2 distinct integers in [0, 2**31) (default: the preset's).")
 _OUT = flags.DEFINE_string("out", os.path.join(suite.DEFAULT_RUNS_DIR, "searchers.json"),

@@ -10,6 +10,7 @@ run on a grid of any size:
     u = relu(u + convk_{w->w}(relu(convk_{w->w}(u))))    repeated ``blocks`` times  (residual blocks, k x k)
     h_t = min(u, bound)                                      t = 1 .. T (the same weights every iteration)
     out_t = conv_{w/2->1}(relu(conv_{w->w/2}(h_t)))           one logit per cell, flattened to [B, S * S]
+                                                (the head's convs are 3x3 as published, or 1x1: ``head_kernel``)
     (``monotone``: the recall conv reads [h_{t-1}, sigmoid(out_{t-1}), x] and out_t = min(out_{t-1}, head(h_t));
      without ``memory`` it reads [sigmoid(out_{t-1}), x] only)
 
@@ -37,12 +38,25 @@ preset "erase"): in the pilots with an erase-only answer and the hidden state ke
 stops changing at about its training T whatever the maze (a clock in its state); without the state it keeps
 pruning beyond T on larger mazes.
 
+``head_kernel`` (3 as published, or 1) sets the head's two convs. With 1x1 blocks and a 1x1 head an iteration
+reads a cell's 3x3 neighbourhood once (the recall conv) and nothing further: the rule cannot take in a wider window
+in one look, which on a 5x5 training maze is nearly the whole maze (the 3x3 head's 7x7 window lets an erase-only
+network make a one-shot guess at iteration 1 that the minimum then locks in; harness/maze_study.py, preset "erase").
+
+``min_temperature`` (None: the minimum's own gradient; needs ``monotone``) keeps the forward pass exactly
+min(out_{t-1}, head(h_t)) but gives it the gradient of the soft minimum -tau log(e^(-a/tau) + e^(-b/tau)): the head
+gets sigmoid((a - b) / tau) of the incoming gradient and the carried answer the rest (a straight-through estimator;
+the answer still never rises). The hard minimum passes the whole gradient to whichever iteration set the cell's
+answer, so a cell in a dead end whose rule fires too late never learns that it should have fired; with the soft
+gradient every iteration whose head came near the minimum is told. Why (preset "erase_local"): with a 1x1 head
+the hard minimum does not learn (0.08-0.14 exact match on the training size), the soft one at tau = 0.5 or 1 does.
+
 The module returns the head outputs of every iteration, [T, B, S * S] (the "cells" head of ``models.base``
 thresholds them at 0 and reshapes to [..., S, S]); T is the configured training ``iterations`` or any T >= 1 at
 test time. One iteration moves information at most 1 + 2 * blocks cells (its receptive field grows by that much).
 
-Parameters (h = max(w // 2, 1), m = 1 with ``monotone`` else 0):  9 C w  +  9 (w + m + C) w (recall; 9 (w + m) w
-without)  +  blocks * 2 * k^2 w w  +  9 w h  +  9 h, and with ``bias`` (2 + 2 blocks) w + h + 1 more; without
+Parameters (h = max(w // 2, 1), m = 1 with ``monotone`` else 0, j = ``head_kernel``):  9 C w  +  9 (w + m + C) w
+(recall; 9 (w + m) w without)  +  blocks * 2 * k^2 w w  +  j^2 (w h + h), and with ``bias`` (2 + 2 blocks) w + h + 1 more; without
 ``memory`` the projection (9 C w, and its w biases) and the recall conv's 9 w w state weights are gone.
 
 The iterative-module interface (``models.base.IterativeNetModel.recipe_loss`` and the probes use it):
@@ -54,6 +68,7 @@ gradient only through iterations n+1..T; ``return_states=True`` returns (outputs
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import flax.linen as nn
 import jax
@@ -66,6 +81,7 @@ MAX_WIDTH = 512
 MAX_BLOCKS = 8
 MAX_STATE_BOUND = 1e6
 MONOTONE_START = 1e4
+MAX_MIN_TEMPERATURE = 1e3
 """The ``monotone`` answer's logit before the first iteration (every cell on the path; sigmoid = 1 in float32)."""
 
 
@@ -76,6 +92,25 @@ than flax's lecun_normal, which makes the unnormalized recurrence blow up over m
 
 def _conv(features: int, name: str, kernel: int = 3, bias: bool = False) -> nn.Conv:
   return nn.Conv(features, (kernel, kernel), padding="SAME", use_bias=bias, kernel_init=_INIT, name=name)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _soft_grad_min(a, b, temperature: float):
+  """min(a, b) exactly, with the gradient of the soft minimum -tau log(e^(-a/tau) + e^(-b/tau)) (``min_temperature``)."""
+  return jnp.minimum(a, b)
+
+
+def _soft_grad_min_fwd(a, b, temperature):
+  return jnp.minimum(a, b), (a, b)
+
+
+def _soft_grad_min_bwd(temperature, residuals, g):
+  a, b = residuals
+  to_b = jax.nn.sigmoid((a - b) / temperature)  # the soft minimum's weight on b; 1 - to_b on a
+  return g * (1.0 - to_b), g * to_b
+
+
+_soft_grad_min.defvjp(_soft_grad_min_fwd, _soft_grad_min_bwd)
 
 
 def _bound(h, bound: float | None):
@@ -94,6 +129,8 @@ class _Step(nn.Module):
   state_bound: float | None = None
   monotone: bool = False
   memory: bool = True
+  head_kernel: int = 3
+  min_temperature: float | None = None
 
   @nn.compact
   def __call__(self, carry, x, detach_before):
@@ -108,9 +145,12 @@ class _Step(nn.Module):
     t = t + 1
     u = base.detach(u, t, detach_before)
     half = max(self.width // 2, 1)
-    logit = _conv(1, "head_b", 3, b)(nn.relu(_conv(half, "head_a", 3, b)(u)))
+    k = self.head_kernel
+    logit = _conv(1, "head_b", k, b)(nn.relu(_conv(half, "head_a", k, b)(u)))
     if self.monotone:  # the answer can only fall; the carried answer is detached like the state
-      logit = base.detach(jnp.minimum(answer, logit), t, detach_before)
+      low = (jnp.minimum(answer, logit) if self.min_temperature is None
+             else _soft_grad_min(answer, logit, self.min_temperature))
+      logit = base.detach(low, t, detach_before)
     return (u, logit, t), (logit.reshape(logit.shape[0], -1), u if self.keep_states else None)
 
 
@@ -125,6 +165,8 @@ class RecurrentConvNet(nn.Module):
   state_bound: float | None = None
   monotone: bool = False
   memory: bool = True
+  head_kernel: int = 3
+  min_temperature: float | None = None
 
   @nn.compact
   def __call__(self, inputs, iterations=None, detach_before=None, return_states=False):
@@ -139,7 +181,7 @@ class RecurrentConvNet(nn.Module):
     loop = nn.scan(_Step, variable_broadcast="params", split_rngs={"params": False},
                    in_axes=(nn.broadcast, nn.broadcast), length=t)
     step = loop(self.width, self.blocks, self.recall, return_states, self.block_kernel, self.bias,
-                self.state_bound, self.monotone, self.memory, name="step")
+                self.state_bound, self.monotone, self.memory, self.head_kernel, self.min_temperature, name="step")
     answer0 = jnp.full(x.shape[:-1] + (1,), MONOTONE_START, jnp.float32)
     _, (out, hs) = step((h0, answer0, jnp.int32(0)), x, detach_before)
     return (out, hs) if return_states else out
@@ -152,7 +194,8 @@ class RecurrentConv(base.IterativeNetModel):
   neural cellular automaton step), bias (default False as published), state_bound (None as published, or a
   ceiling in (0, 1e6] on every state), monotone (default False as published: an erase-only answer, see the
   module docstring), memory (default True as published; False: no hidden state is carried, needs monotone and
-  recall), loss_on ("last" default, or "all"), head,
+  recall), head_kernel (3 as published, or 1), min_temperature (None, or tau in (0, 1e3] with monotone: the
+  minimum's gradient is the soft minimum's), loss_on ("last" default, or "all"), head,
   bins (unused by the cells head; kept so every net takes the same head options)."""
 
   max_iterations = MAX_ITERATIONS
@@ -164,7 +207,8 @@ class RecurrentConv(base.IterativeNetModel):
     o = self.options
     return RecurrentConvNet(width=o["width"], blocks=o["blocks"], iterations=o["iterations"], recall=o["recall"],
                             block_kernel=o["block_kernel"], bias=o["bias"], state_bound=o["state_bound"],
-                            monotone=o["monotone"], memory=o["memory"])
+                            monotone=o["monotone"], memory=o["memory"], head_kernel=o["head_kernel"],
+                            min_temperature=o["min_temperature"])
 
   def predicted_param_count(self) -> int:
     """The parameter count of the module docstring's formula."""
@@ -173,16 +217,28 @@ class RecurrentConv(base.IterativeNetModel):
     k2 = o["block_kernel"] ** 2
     a = 1 if o["monotone"] else 0  # the answer channel the recall conv reads
     state = (9 * c * w + w * w * 9) if o["memory"] else 0  # the projection and the recall conv's state inputs
-    n = state + 9 * (a + (c if o["recall"] else 0)) * w + o["blocks"] * 2 * k2 * w * w + 9 * w * h + 9 * h
+    n = state + 9 * (a + (c if o["recall"] else 0)) * w + o["blocks"] * 2 * k2 * w * w
+    n += o["head_kernel"] ** 2 * (w * h + h)
     if o["bias"]:
       n += (2 + 2 * o["blocks"]) * w + h + 1 - (0 if o["memory"] else w)  # no projection bias without memory
     return n
 
 
-def _check_kernel(value) -> int:
+def _check_kernel(name: str, value) -> int:
   if isinstance(value, bool) or value not in (1, 3):
-    raise ValueError(f"block_kernel must be 1 or 3, got {value!r}")
+    raise ValueError(f"{name} must be 1 or 3, got {value!r}")
   return int(value)
+
+
+def _check_temperature(value, monotone: bool) -> float | None:
+  if value is None:
+    return None
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_MIN_TEMPERATURE:
+    raise ValueError(f"min_temperature must be None or a number in (0, {MAX_MIN_TEMPERATURE:g}], got {value!r}")
+  if not monotone:
+    raise ValueError("min_temperature needs monotone=True (it shapes the gradient of the answer's minimum), "
+                     f"got monotone={monotone}")
+  return float(value)
 
 
 def _check_bound(value) -> float | None:
@@ -208,7 +264,9 @@ def make(spec, **config) -> RecurrentConv:
             "blocks": base.check_int("blocks", config.get("blocks", 2), 1, MAX_BLOCKS),
             "iterations": base.check_int("iterations", config.get("iterations", 20), 1, MAX_ITERATIONS),
             **flags,
-            "block_kernel": _check_kernel(config.get("block_kernel", 3)),
+            "block_kernel": _check_kernel("block_kernel", config.get("block_kernel", 3)),
+            "head_kernel": _check_kernel("head_kernel", config.get("head_kernel", 3)),
+            "min_temperature": _check_temperature(config.get("min_temperature"), flags["monotone"]),
             "state_bound": _check_bound(config.get("state_bound")),
             "loss_on": base.check_choice("loss_on", config.get("loss_on", "last"), ("all", "last")),
             **base.head_defaults(spec, config)}

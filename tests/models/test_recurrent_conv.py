@@ -18,20 +18,23 @@ def grids(seed: int, batch: int, size: int, channels: int = 6) -> jax.Array:
   return (jax.random.uniform(jax.random.key(seed), (batch, size, size, channels)) > 0.5).astype(jnp.float32)
 
 
-@pytest.mark.parametrize("width,blocks,recall,channels,kernel,bias,monotone,memory", [
-    (8, 1, True, 6, 3, False, False, True), (5, 2, False, 6, 3, False, False, True),
-    (1, 1, True, 3, 3, False, False, True), (12, 3, True, 2, 3, False, False, True),
-    (8, 1, True, 6, 1, False, False, True), (6, 2, True, 6, 1, True, False, True),
-    (5, 1, False, 3, 3, True, False, True), (6, 2, True, 6, 1, True, True, True),
-    (4, 1, False, 6, 3, False, True, True), (6, 2, True, 6, 1, True, True, False),
-    (3, 1, True, 4, 3, False, True, False)])
-def test_param_count_matches_the_formula(width, blocks, recall, channels, kernel, bias, monotone, memory):
+@pytest.mark.parametrize("width,blocks,recall,channels,kernel,bias,monotone,memory,head", [
+    (8, 1, True, 6, 3, False, False, True, 3), (5, 2, False, 6, 3, False, False, True, 3),
+    (1, 1, True, 3, 3, False, False, True, 3), (12, 3, True, 2, 3, False, False, True, 3),
+    (8, 1, True, 6, 1, False, False, True, 3), (6, 2, True, 6, 1, True, False, True, 3),
+    (5, 1, False, 3, 3, True, False, True, 3), (6, 2, True, 6, 1, True, True, True, 3),
+    (4, 1, False, 6, 3, False, True, True, 3), (6, 2, True, 6, 1, True, True, False, 3),
+    (3, 1, True, 4, 3, False, True, False, 3), (6, 2, True, 6, 1, True, True, False, 1),
+    (8, 1, True, 6, 3, False, False, True, 1)])
+def test_param_count_matches_the_formula(width, blocks, recall, channels, kernel, bias, monotone, memory, head):
   m = models.make("recurrent_conv", maze_spec(5, channels), width=width, blocks=blocks, recall=recall, iterations=2,
-                  block_kernel=kernel, bias=bias, monotone=monotone, memory=memory)
+                  block_kernel=kernel, bias=bias, monotone=monotone, memory=memory, head_kernel=head)
   params = m.init(jax.random.key(0))
   c, w, h = channels, width, max(width // 2, 1)
   reads = (w if memory else 0) + (1 if monotone else 0) + (c if recall else 0)  # the recall conv's inputs
-  hand = (9 * c * w if memory else 0) + 9 * reads * w + blocks * 2 * kernel * kernel * w * w + 9 * w * h + 9 * h
+  hand = (9 * c * w if memory else 0) + 9 * reads * w + blocks * 2 * kernel * kernel * w * w
+  hand += head * head * (w * h + h)  # head_a (w -> h) and head_b (h -> 1)
+  assert params["step"]["head_a"]["kernel"].shape[:2] == (head, head)
   assert ("project" in params) == memory
   if bias:  # one per output channel of every conv: project (with memory), recall, 2 per block, head_a, head_b
     hand += (w if memory else 0) + w + blocks * 2 * w + h + 1
@@ -125,7 +128,7 @@ def _layer(p, x):
   return _conv(x, p["kernel"], p.get("bias"))
 
 
-def _step(p, h, x, options, answer=None):
+def _step(p, h, x, options, answer=None, combine=jnp.minimum):
   """One iteration written out by hand from the module docstring (an independent reference); with ``monotone``
   the answer logits so far [B, S, S, 1] come in and the new logit is their minimum with the head's; without
   ``memory`` the recall conv does not read h."""
@@ -141,7 +144,7 @@ def _step(p, h, x, options, answer=None):
     u = jnp.clip(u, 0.0, options["state_bound"])
   logit = _layer(s["head_b"], jax.nn.relu(_layer(s["head_a"], u)))
   if answer is not None:
-    return u, jnp.minimum(answer, logit)
+    return u, combine(answer, logit)
   return u, logit.reshape(logit.shape[0], -1)
 
 
@@ -170,15 +173,16 @@ def test_forward_equals_the_hand_written_recurrence(kernel, bias, bound):
     assert states.max() == np.float32(bound) and states.min() >= 0.0
 
 
-@pytest.mark.parametrize("recall,memory", [(True, True), (False, True), (True, False)])
-def test_monotone_answer_equals_the_hand_written_recurrence_and_only_falls(recall, memory):
+@pytest.mark.parametrize("recall,memory,head", [(True, True, 3), (False, True, 3), (True, False, 3), (True, False, 1)])
+def test_monotone_answer_equals_the_hand_written_recurrence_and_only_falls(recall, memory, head):
   """``monotone``: logit_t = min(logit_{t-1}, head(h_t)) from +MONOTONE_START, the recall conv reading
   sigmoid(logit_{t-1}) (and h_{t-1} only with ``memory``); each cell's answer never rises with t, however long the
   model runs."""
   m = models.make("recurrent_conv", maze_spec(5), width=6, blocks=2, iterations=4, block_kernel=1, bias=True,
-                  state_bound=2.0, monotone=True, recall=recall, memory=memory)
+                  state_bound=2.0, monotone=True, recall=recall, memory=memory, head_kernel=head)
   params = jax.tree_util.tree_map_with_path(
       lambda path, a: a + 0.1 if path[-1].key == "bias" else a, m.init(jax.random.key(11)))
+  assert params["step"]["head_b"]["kernel"].shape[:2] == (head, head)
   x = grids(12, 3, 5)
   h = jnp.minimum(jax.nn.relu(_layer(params["project"], x)), 2.0) if memory else jnp.zeros((3, 5, 5, 6))
   answer = jnp.full((3, 5, 5, 1), 1e4)
@@ -219,6 +223,49 @@ def test_monotone_detach_stops_the_answers_gradient_too():
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_min_temperature_keeps_the_forward_and_gives_the_soft_minimums_gradient(temperature):
+  """``min_temperature``: the answer is still exactly min(answer, head) (the forward pass equals the hard model's,
+  bit for bit), but its gradient is the soft minimum's: d/d head = sigmoid((answer - head) / tau), d/d answer = the
+  rest. Reference: the same recurrence written by hand with the soft minimum -tau log(e^(-a/tau) + e^(-b/tau)),
+  whose gradient is exactly that (its forward value differs, so only gradients are compared)."""
+  spec = maze_spec(4)
+  config = dict(width=4, blocks=1, iterations=5, block_kernel=1, bias=True, monotone=True, memory=False,
+                head_kernel=1)
+  soft = models.make("recurrent_conv", spec, min_temperature=temperature, **config)
+  hard = models.make("recurrent_conv", spec, **config)
+  params = jax.tree_util.tree_map_with_path(
+      lambda path, a: a + 0.3 if path[-1].key == "bias" else a, soft.init(jax.random.key(21)))
+  x = grids(22, 2, 4)
+  np.testing.assert_array_equal(np.asarray(soft.outputs(params, x)), np.asarray(hard.outputs(params, x)))
+  target = {"path": (grids(23, 2, 4, 1)[..., 0] > 0).astype(jnp.int32)}
+
+  def model_loss(p, model):
+    return jnp.mean(base.head_loss(spec, model.head, model.bins, model.outputs(p, x)[-1], target))
+
+  def soft_step(a, b):  # the soft minimum's value; with a = 1e4 it is b up to float32 rounding
+    return -temperature * jnp.logaddexp(-a / temperature, -b / temperature)
+
+  def hand_loss(p):
+    """The hard forward with the soft minimum's local gradient: the value of min(a, b), the gradient of soft."""
+    def combine(a, b):
+      s = soft_step(a, b)
+      return jax.lax.stop_gradient(jnp.minimum(a, b)) + (s - jax.lax.stop_gradient(s))
+
+    answer, h = jnp.full((2, 4, 4, 1), 1e4), jnp.zeros((2, 4, 4, 4))
+    for _ in range(5):
+      h, answer = _step(p, h, x, soft.options, answer, combine)
+    return jnp.mean(base.head_loss(spec, soft.head, soft.bins, answer.reshape(2, -1), target))
+
+  g_soft, g_hard, g_ref = (jax.grad(model_loss)(params, soft), jax.grad(model_loss)(params, hard),
+                           jax.grad(hand_loss)(params))
+  for a, b in zip(jax.tree_util.tree_leaves(g_soft), jax.tree_util.tree_leaves(g_ref)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-7)
+  differs = [float(jnp.abs(a - b).max()) for a, b in zip(jax.tree_util.tree_leaves(g_soft),
+                                                          jax.tree_util.tree_leaves(g_hard))]
+  assert max(differs) > 1e-4  # the soft gradient is not the hard one (the test would not see a no-op)
+
+
 def test_cells_head_loss_against_numpy_bce():
   spec = maze_spec(3)
   rng = np.random.default_rng(0)
@@ -255,6 +302,11 @@ def test_mlp_answers_a_cells_task_with_a_weight_per_cell():
                                          ({"monotone": 1}, "monotone"), ({"monotone": "yes"}, "monotone"),
                                          ({"memory": 0}, "memory"), ({"memory": False}, "memory"),
                                          ({"memory": False, "monotone": True, "recall": False}, "memory"),
+                                         ({"head_kernel": 2}, "head_kernel"), ({"head_kernel": True}, "head_kernel"),
+                                         ({"min_temperature": 1.0}, "min_temperature"),
+                                         ({"monotone": True, "min_temperature": 0}, "min_temperature"),
+                                         ({"monotone": True, "min_temperature": True}, "min_temperature"),
+                                         ({"monotone": True, "min_temperature": 1e4}, "min_temperature"),
                                          ({"depth": 3}, "depth")])
 def test_bad_config_names_the_parameter(config, name):
   with pytest.raises(ValueError, match=name):
