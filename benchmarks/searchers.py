@@ -37,8 +37,8 @@ _PRESET = flags.DEFINE_enum("preset", "default", sorted(maze_study.PRESETS), "Ma
                             "cellular-automaton step, <= 20 min on 2 CPU cores), ca7 (the CA step with 2 blocks and "
                             "bounded states trained on 7x7 mazes, ~45 min), erase (an erase-only answer without a "
                             "hidden state, 5x5 training), erase_local (the same reading only a 3x3 "
-                            "neighbourhood per iteration, with the soft minimum's gradient), dt_blocks (the deep-thinking block "
-                            "layout, the baseline beside it) or smoke (seconds; learns nothing).")
+                            "neighbourhood per iteration, with the soft minimum's gradient), dt_blocks (the "
+                            "deep-thinking block layout, the baseline beside it) or smoke (seconds; learns nothing).")
 _SEEDS = flags.DEFINE_list("seeds", None, "Seeds, >= 2 distinct integers in [0, 2**31) (default: the preset's).")
 _OUT = flags.DEFINE_string("out", os.path.join(suite.DEFAULT_RUNS_DIR, "searchers.json"),
                            "Result JSON to write (a .json path); pictures and the leaderboard go beside it.")

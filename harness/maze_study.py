@@ -1,7 +1,8 @@
 r"""The Maze part of the ``searchers`` study (issue 13): does a recurrent network trained on small mazes learn a
 search that extrapolates with test-time compute, and what does it look like inside?
 
-    python -m mesabench.benchmarks.searchers [--preset=default|ca7|erase|erase_local|dt_blocks|smoke] [--seeds=0,1,2] [--out=...]
+    python -m mesabench.benchmarks.searchers [--preset=default|ca7|erase|erase_local|dt_blocks|smoke]
+        [--seeds=0,1,2] [--out=...]
 
 (``harness.searchers`` is the generic engine of the study's PolyMax and ModSearch parts; this module is the
 maze-specific part: several test sizes, the maze algorithms' variables, probes and pictures.)

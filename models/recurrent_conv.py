@@ -56,8 +56,9 @@ thresholds them at 0 and reshapes to [..., S, S]); T is the configured training 
 test time. One iteration moves information at most 1 + 2 * blocks cells (its receptive field grows by that much).
 
 Parameters (h = max(w // 2, 1), m = 1 with ``monotone`` else 0, j = ``head_kernel``):  9 C w  +  9 (w + m + C) w
-(recall; 9 (w + m) w without)  +  blocks * 2 * k^2 w w  +  j^2 (w h + h), and with ``bias`` (2 + 2 blocks) w + h + 1 more; without
-``memory`` the projection (9 C w, and its w biases) and the recall conv's 9 w w state weights are gone.
+(recall; 9 (w + m) w without)  +  blocks * 2 * k^2 w w  +  j^2 (w h + h), and with ``bias`` (2 + 2 blocks) w
++ h + 1 more; without ``memory`` the projection (9 C w, and its w biases) and the recall conv's 9 w w state weights
+are gone.
 
 The iterative-module interface (``models.base.IterativeNetModel.recipe_loss`` and the probes use it):
 ``__call__(inputs, iterations=None, detach_before=None, return_states=False)``; ``detach_before`` (None or an
@@ -81,8 +82,8 @@ MAX_WIDTH = 512
 MAX_BLOCKS = 8
 MAX_STATE_BOUND = 1e6
 MONOTONE_START = 1e4
-MAX_MIN_TEMPERATURE = 1e3
 """The ``monotone`` answer's logit before the first iteration (every cell on the path; sigmoid = 1 in float32)."""
+MAX_MIN_TEMPERATURE = 1e3
 
 
 _INIT = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
@@ -96,7 +97,8 @@ def _conv(features: int, name: str, kernel: int = 3, bias: bool = False) -> nn.C
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _soft_grad_min(a, b, temperature: float):
-  """min(a, b) exactly, with the gradient of the soft minimum -tau log(e^(-a/tau) + e^(-b/tau)) (``min_temperature``)."""
+  """min(a, b) exactly, with the gradient of the soft minimum -tau log(e^(-a/tau) + e^(-b/tau))
+  (``min_temperature``)."""
   return jnp.minimum(a, b)
 
 
